@@ -130,9 +130,7 @@ class Settings:
     upi_core_endpoint: str = "http://127.0.0.1:8090"
     card_gateway_api_key: Secret = field(default_factory=lambda: Secret("sandbox-card-key"))
     wallet_api_endpoints: Mapping[str, str] = field(default_factory=dict)
-    provider_callback_secret: Secret = field(
-        default_factory=lambda: Secret(_DEV_CALLBACK_SECRET)
-    )
+    provider_callback_secret: Secret = field(default_factory=lambda: Secret(_DEV_CALLBACK_SECRET))
     provider_timeout_s: float = 10.0
     # Merchant-facing payment defaults
     payment_expiry_s: int = 900
@@ -237,7 +235,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kafka_group_id=text("KAFKA_GROUP_ID", defaults.kafka_group_id),
         kafka_topic_payments=text("KAFKA_TOPIC_PAYMENTS", defaults.kafka_topic_payments),
         kafka_topic_webhooks=text("KAFKA_TOPIC_WEBHOOKS", defaults.kafka_topic_webhooks),
-        kafka_partitions=integer("PAYSTREAM_KAFKA_PARTITIONS", defaults.kafka_partitions, minimum=1),
+        kafka_partitions=integer(
+            "PAYSTREAM_KAFKA_PARTITIONS", defaults.kafka_partitions, minimum=1
+        ),
         kafka_replication_factor=integer(
             "PAYSTREAM_KAFKA_REPLICATION_FACTOR", defaults.kafka_replication_factor, minimum=1
         ),
