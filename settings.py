@@ -20,9 +20,9 @@ from typing import Final
 
 __all__ = ["Secret", "Settings", "SettingsError", "load_settings"]
 
-_DEV_JWT_SECRET: Final = "dev-only-jwt-secret-change-me-0123456789abcdef"
+_DEV_JWT_SECRET: Final = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105 (dev default, documented)
 _DEV_ENCRYPTION_KEY: Final = "dev-only-encryption-key-32bytes!"
-_DEV_CALLBACK_SECRET: Final = "dev-only-provider-callback-secret-0123456789"
+_DEV_CALLBACK_SECRET: Final = "dev-only-provider-callback-secret-0123456789"  # noqa: S105
 
 
 class SettingsError(ValueError):
@@ -151,7 +151,7 @@ class Settings:
     simulator_port: int = 8090
     simulator_latency_ms: int = 50
     # Local stack
-    data_dir: Path = Path("/var/tmp/paystream/dev")
+    data_dir: Path = Path("/var/tmp/paystream/dev")  # noqa: S108 (postgres user must reach it)
     kafka_controller_port: int = 9093
     kafka_version: str = "4.1.1"
     kafka_heap: str = "768m"
