@@ -1,0 +1,140 @@
+"""Routing: journal an attempt, call the provider, publish the payment's status.
+
+Consumes: ``payments.screened`` (PaymentScreened)
+Produces: ``payments.events`` (PaymentStatusChanged: PENDING, then the outcome), key payment_id
+Tables:   none yet (provider health comes with the routing issue)
+
+No double charge: the attempt row is written to PostgreSQL before the provider is
+called, and the provider gets an idempotency key derived from (payment, attempt).
+When a redelivered message finds its attempt already journaled, the agent asks
+the provider for the attempt's status instead of charging again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from domain.events import PaymentScreened, PaymentStatusChanged
+from domain.ids import attempt_idempotency_key
+from domain.ports import ChargeResult, PaymentProvider, ProviderOutcome
+from domain.processing import after_charge, charge_request
+from domain.status import FraudAction, PaymentStatus
+from schemas.errors import SerializationError
+from sinks import postgres
+from sinks.metrics import agent_events_total, payment_processing_duration_seconds
+from streams.codec import decode_event, send_record
+
+if TYPE_CHECKING:
+    import faust
+
+    from streams.app import PipelineTopics
+    from streams.resources import WorkerResources
+
+log = logging.getLogger(__name__)
+
+NOT_SENT_RETRIES = 3
+NOT_SENT_BACKOFF_S = 0.2
+
+
+async def _charge_once(
+    provider: PaymentProvider, screened: PaymentScreened, attempt: postgres.Attempt
+) -> ChargeResult:
+    """Call the provider for a journaled attempt, or inquire if it was sent before.
+
+    An attempt journaled by an earlier run may have reached the provider: ask first,
+    and charge (with the same idempotency key) only if the provider never saw it.
+    """
+    if not attempt.created_now:
+        inquiry = await provider.status(attempt.payment_id, attempt.idempotency_key)
+        if inquiry.outcome is not ProviderOutcome.NOT_SENT:
+            return inquiry
+    request = charge_request(screened.request, attempt.attempt_no, attempt.idempotency_key)
+    result = await provider.authorize(request)
+    for retry in range(NOT_SENT_RETRIES):
+        if result.outcome is not ProviderOutcome.NOT_SENT:
+            break
+        await asyncio.sleep(NOT_SENT_BACKOFF_S * (2**retry))
+        result = await provider.authorize(request)
+    return result
+
+
+async def process(
+    screened: PaymentScreened, topics: PipelineTopics, resources: WorkerResources
+) -> PaymentStatusChanged:
+    """Take one screened payment to its provider outcome; returns the last event sent."""
+    request = screened.request
+    now = datetime.now(UTC)
+    if screened.decision.action == FraudAction.BLOCK.value:
+        blocked = PaymentStatusChanged.first(
+            request,
+            PaymentStatus.FAILED,
+            now,
+            processed_at=now,
+            failure_code="fraud_blocked",
+            failure_message="The payment was blocked by risk checks.",
+            fraud_score=screened.decision.score,
+        )
+        await send_record(topics.payment_events, request.payment_id, blocked)
+        return blocked
+
+    pending = PaymentStatusChanged.first(
+        request, PaymentStatus.PENDING, now, fraud_score=screened.decision.score
+    )
+    await send_record(topics.payment_events, request.payment_id, pending)
+
+    providers = await resources.providers()
+    provider = providers[request.payment_method]
+    pool = await resources.pool()
+    attempt_no = 1
+    async with pool.acquire() as conn:
+        attempt = await postgres.begin_attempt(
+            conn,
+            request.payment_id,
+            attempt_no,
+            provider.name,
+            attempt_idempotency_key(request.payment_id, attempt_no),
+        )
+    started = time.perf_counter()
+    result = await _charge_once(provider, screened, attempt)
+    payment_processing_duration_seconds.labels(request.payment_method, provider.name).observe(
+        time.perf_counter() - started
+    )
+    async with pool.acquire() as conn:
+        await postgres.finish_attempt(
+            conn,
+            request.payment_id,
+            attempt_no,
+            result.outcome.value,
+            result.external_txn_id,
+            result.decline_code,
+        )
+    outcome = after_charge(pending, result, datetime.now(UTC))
+    if outcome is None:
+        return pending
+    await send_record(topics.payment_events, request.payment_id, outcome)
+    return outcome
+
+
+def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources) -> Any:
+    """Declare the routing agent on ``app``."""
+
+    @app.agent(topics.payments_screened, name="route", concurrency=16)
+    async def route(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                screened = decode_event(event)
+            except SerializationError:
+                log.exception("undecodable screened payment skipped")
+                agent_events_total.labels("route", "undecodable").inc()
+                continue
+            if not isinstance(screened, PaymentScreened):
+                agent_events_total.labels("route", "wrong_type").inc()
+                continue
+            last = await process(screened, topics, resources)
+            agent_events_total.labels("route", last.status.lower()).inc()
+
+    return route

@@ -1,0 +1,1 @@
+"""Edges that write: PostgreSQL (migrations, upserts), Redis status cache, metrics, logs."""

@@ -1,0 +1,1 @@
+"""The Faust application: app factory, topics from the registry, worker resources, runner."""
