@@ -156,6 +156,8 @@ class Settings:
     kafka_version: str = "4.1.1"
     kafka_heap: str = "768m"
     worker_web_port: int = 6066
+    workers: int = 1
+    ingress_replicas: int = 1
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -284,6 +286,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         kafka_version=text("PAYSTREAM_KAFKA_VERSION", defaults.kafka_version),
         kafka_heap=text("PAYSTREAM_KAFKA_HEAP", defaults.kafka_heap),
+        workers=integer("WORKERS", defaults.workers, minimum=1, maximum=32),
+        ingress_replicas=integer("INGRESS", defaults.ingress_replicas, minimum=1, maximum=32),
         worker_web_port=integer(
             "PAYSTREAM_WORKER_WEB_PORT", defaults.worker_web_port, minimum=1, maximum=65535
         ),
