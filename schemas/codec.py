@@ -1,7 +1,9 @@
 """Avro codec: schemaless fastavro bodies, schema name and version in Kafka headers.
 
 Every ``*.avsc`` file in this folder is named ``<record>.v<N>.avsc`` and parsed once,
-at import. A message is written with the newest version of its schema and carries
+at import. Files are self-contained (a record embedded in another is defined inline), so a
+file's version alone fixes the wire format. A message is written with the newest
+version of its schema and carries
 two headers, ``schema`` (the full record name) and ``schema-version``; a reader
 decodes with the writer's version and resolves to the newest version it knows, so
 older records stay readable after a compatible schema change (new fields need a
@@ -40,24 +42,6 @@ class SchemaVersion:
     parsed: Schema
 
 
-def _defined_names(node: Any, namespace: str | None = None) -> set[str]:
-    """Full names of the named types a schema JSON defines (not merely references)."""
-    names: set[str] = set()
-    if isinstance(node, dict):
-        kind = node.get("type")
-        if kind in {"record", "enum", "fixed"} and "name" in node:
-            ns = node.get("namespace", namespace)
-            full = node["name"] if "." in node["name"] or not ns else f"{ns}.{node['name']}"
-            names.add(full)
-            namespace = ns
-        for value in node.values():
-            names |= _defined_names(value, namespace)
-    elif isinstance(node, list):
-        for item in node:
-            names |= _defined_names(item, namespace)
-    return names
-
-
 class SchemaRegistry:
     """The schemas of this build, by full name and version; parsed once."""
 
@@ -71,28 +55,11 @@ class SchemaRegistry:
             full = f"{doc.get('namespace', '')}.{doc['name']}".lstrip(".")
             raw.setdefault(full, {})[int(match.group("version"))] = doc
         self._versions: dict[str, dict[int, SchemaVersion]] = {}
-        latest_named: dict[str, Any] = {}
-        pending = {name: max(versions) for name, versions in raw.items()}
-        while pending:  # parse newest versions in dependency order
-            progressed = False
-            for name, version in list(pending.items()):
-                try:
-                    parsed = fastavro.parse_schema(raw[name][version], named_schemas=latest_named)
-                except fastavro.schema.UnknownType:
-                    continue
-                self._versions.setdefault(name, {})[version] = SchemaVersion(name, version, parsed)
-                del pending[name]
-                progressed = True
-            if not progressed:
-                raise UnknownSchemaError(f"unresolvable schema references in {sorted(pending)}")
-        for name, versions in raw.items():  # older versions, against the newest of the others
+        for name, versions in raw.items():
             for version, doc in versions.items():
-                if version in self._versions[name]:
-                    continue
-                own = _defined_names(doc)
-                named = {k: v for k, v in latest_named.items() if k not in own}
-                parsed = fastavro.parse_schema(doc, named_schemas=named)
-                self._versions[name][version] = SchemaVersion(name, version, parsed)
+                # each file is self-contained: its version alone fixes the wire format
+                parsed = fastavro.parse_schema(doc, named_schemas={})
+                self._versions.setdefault(name, {})[version] = SchemaVersion(name, version, parsed)
 
     def names(self) -> list[str]:
         """Full names of all known record schemas."""
