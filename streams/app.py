@@ -59,6 +59,9 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        # a crashed worker's partitions move to the others within ~10 s, not Faust's 60 s
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
         web_enabled=False,
         datadir=str(settings.data_dir / "faust"),
