@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline against raw baselines measured in the same run (``make bench``)."""
