@@ -1,0 +1,644 @@
+"""The sandbox payment-provider simulator: a real HTTP service our adapters talk to.
+
+Run it with ``python -m providers.simulator [--port N] [--latency-ms N] ...``; it
+serves on ``settings.simulator_host:simulator_port`` with uvloop and stops cleanly
+on SIGTERM/SIGINT (in-flight requests are abandoned uncharged, exit within 5 s).
+
+Layout. :func:`create_simulator_app` builds one root application holding the shared
+:class:`SimulatorState` (config, seeded random source, ledger) and the ``/health``
+and ``/sim/*`` control routes. Each provider sandbox is a sub-application mounted
+under its own prefix from :data:`SANDBOXES`; today ``/upi`` (UPI Core). Cards,
+wallets and netbanking mount the same way, write to the same ledger under their own
+``provider`` name, and so share the double-charge oracle and the knobs.
+
+UPI Core sandbox (``/upi``), the contract in :mod:`providers.upi_core`:
+
+* ``POST /upi/v1/collect`` ``{merchant_ref, idempotency_key, amount_paisa, currency,
+  payer_vpa, note}``; 400 ``{"error": {code, message, field}}`` on a bad body.
+* Deterministic payer VPAs: ``success@upi`` -> SUCCESS; ``failure@upi`` -> FAILED
+  ``U30``; ``failure.<code>@upi`` -> FAILED with that code from :data:`UPI_DECLINES`
+  (e.g. ``failure.zm@upi``); ``pending@upi`` -> PENDING (stays pending: the sandbox
+  payer never approves); ``timeout@upi`` -> sleeps ``timeout_sleep_ms`` (past any
+  sane client timeout), then charges SUCCESS. Any other valid VPA -> SUCCESS, or a
+  random decline with probability ``failure_rate``, or the timeout behaviour with
+  probability ``timeout_rate``. Every fresh collect first waits ``latency_ms`` plus
+  up to ``latency_jitter_ms``.
+* Idempotency: a collect is recorded in flight the moment it is accepted, so a
+  concurrent duplicate waits for and returns the same answer, and a later duplicate
+  returns the recorded answer without charging again. The same key with a different
+  merchant_ref, amount, currency or VPA -> 422.
+* ``drop_after_charge_rate``: with that probability a fresh collect is recorded in
+  the ledger and then the connection is closed without an answer, which the client
+  can only read as UNKNOWN.
+* ``GET /upi/v1/status/{idempotency_key}`` -> the recorded answer, ``PENDING`` while
+  the collect is still in flight, or 404 ``{"status": "NOT_FOUND"}``.
+
+Control routes (tests and operators only): ``GET /sim/ledger`` -> every recorded
+request and ``charges_per_merchant_ref`` (SUCCESS entries only: the double-charge
+oracle, which must never exceed 1 per payment); ``POST /sim/reset`` -> empty ledger,
+in-flight collects cancelled, startup config and seed restored; ``GET|POST
+/sim/config`` -> read or change the knobs (partial JSON; a ``seed`` reseeds).
+
+Signed asynchronous callbacks (provider -> our webhook receiver) belong to the next
+issue. They will hang off the same state: when a collect settles (including a
+``pending@upi`` the sandbox later approves), the sandbox POSTs the recorded answer
+to a configured callback URL, signed with HMAC-SHA256 over the raw body using
+``settings.provider_callback_secret``; the ledger remains the single source of what
+was charged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import re
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import uvloop
+from aiohttp import web
+
+from settings import Settings, load_settings
+from sinks.logs import configure_logging
+
+__all__ = [
+    "SANDBOXES",
+    "UPI_DECLINES",
+    "LedgerEntry",
+    "SimulatorConfig",
+    "SimulatorState",
+    "create_simulator_app",
+    "create_upi_sandbox",
+    "main",
+]
+
+logger = logging.getLogger("providers.simulator")  # also when run as __main__
+
+SHUTDOWN_TIMEOUT_S: Final = 5.0
+UPI_PROVIDER: Final = "upi_core"
+UPI_DECLINES: Final[Mapping[str, str]] = {
+    "U30": "Debit has failed",
+    "ZM": "Invalid MPIN",
+    "Z9": "Insufficient funds in customer account",
+    "U69": "Collect request expired",
+    "ZA": "Transaction declined by customer",
+    "Z6": "Number of PIN tries exceeded",
+    "Z8": "Per transaction limit exceeded as set by remitting member",
+    "U16": "Risk threshold exceeded",
+    "ZH": "Invalid virtual address",
+}
+"""The NPCI response codes the sandbox sends on FAILED (its vocabulary)."""
+_DEFAULT_FAILURE_CODE: Final = "U30"
+_VPA: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}@[A-Za-z][A-Za-z0-9.-]{1,63}$")
+_KEY: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_AMOUNT_PAISA: Final = 1_000_000_000
+_MAX_NOTE_CHARS: Final = 50
+
+
+# --------------------------------------------------------------------------- config
+
+
+class SimulatorConfigError(ValueError):
+    """A knob has a wrong type or is out of range; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """The simulator's knobs. Rates are probabilities in [0, 1]; all default to 0."""
+
+    latency_ms: int = 50
+    """Fixed processing time of every fresh request."""
+    latency_jitter_ms: int = 0
+    """Up to this much extra, uniformly random, processing time."""
+    failure_rate: float = 0.0
+    """Probability that an ordinary VPA is declined (random code from UPI_DECLINES)."""
+    timeout_rate: float = 0.0
+    """Probability that an ordinary VPA behaves like ``timeout@upi``."""
+    drop_after_charge_rate: float = 0.0
+    """Probability that a fresh request is recorded and then answered by a closed connection."""
+    timeout_sleep_ms: int = 30_000
+    """How long the timeout behaviour sleeps before charging."""
+    seed: int | None = None
+    """Seed of the random source (ids and rolls); ``None`` for a fresh one each start."""
+
+    def __post_init__(self) -> None:
+        for name in ("latency_ms", "latency_jitter_ms", "timeout_sleep_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SimulatorConfigError(f"{name} must be a non-negative integer (ms)")
+        for name in ("failure_rate", "timeout_rate", "drop_after_charge_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise SimulatorConfigError(f"{name} must be a number between 0 and 1")
+        seed = self.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise SimulatorConfigError("seed must be an integer or null")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SimulatorConfig:
+        """The startup config: latency from settings, every rate 0."""
+        return cls(latency_ms=settings.simulator_latency_ms)
+
+    def updated(self, changes: Mapping[str, Any]) -> SimulatorConfig:
+        """A copy with ``changes`` (e.g. a ``POST /sim/config`` body) applied and validated."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise SimulatorConfigError(f"unknown knob(s): {', '.join(unknown)}")
+        return replace(self, **dict(changes))
+
+    def as_json(self) -> dict[str, Any]:
+        """The knobs as a JSON object."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """One request a sandbox processed, and the answer it gave (replayed on repeats)."""
+
+    provider: str
+    idempotency_key: str
+    merchant_ref: str
+    amount_paisa: int
+    currency: str
+    payer_vpa: str
+    status: str
+    txn_id: str
+    recorded_at: datetime
+    rrn: str | None = None
+    approval_code: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    fingerprint: tuple[Any, ...] = field(default=(), repr=False)
+
+    @property
+    def charged(self) -> bool:
+        """True when money moved (the entry counts towards the double-charge oracle)."""
+        return self.status == "SUCCESS"
+
+    def answer(self) -> dict[str, Any]:
+        """The provider's response body for this request."""
+        body: dict[str, Any] = {
+            "status": self.status,
+            "txn_id": self.txn_id,
+            "merchant_ref": self.merchant_ref,
+            "idempotency_key": self.idempotency_key,
+            "amount_paisa": self.amount_paisa,
+        }
+        if self.status == "SUCCESS":
+            body["rrn"] = self.rrn
+            body["approval_code"] = self.approval_code
+        if self.status == "FAILED":
+            body["error_code"] = self.error_code
+            body["error_message"] = self.error_message
+        return body
+
+    def as_json(self) -> dict[str, Any]:
+        """The ledger view of this entry."""
+        return {
+            "provider": self.provider,
+            "idempotency_key": self.idempotency_key,
+            "merchant_ref": self.merchant_ref,
+            "amount_paisa": self.amount_paisa,
+            "currency": self.currency,
+            "payer_vpa": self.payer_vpa,
+            "status": self.status,
+            "txn_id": self.txn_id,
+            "rrn": self.rrn,
+            "approval_code": self.approval_code,
+            "error_code": self.error_code,
+            "recorded_at": self.recorded_at.isoformat(),
+            "charged_at": self.recorded_at.isoformat() if self.charged else None,
+        }
+
+
+@dataclass(slots=True)
+class _InFlight:
+    fingerprint: tuple[Any, ...]
+    merchant_ref: str
+    task: asyncio.Task[LedgerEntry]
+
+
+class SimulatorState:
+    """Everything the sandboxes share: knobs, the seeded random source and the ledger."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.initial_config = config
+        self.config = config
+        self.rng = random.Random(config.seed)  # noqa: S311 (a simulator, not security)
+        self.entries: dict[tuple[str, str], LedgerEntry] = {}
+        self.in_flight: dict[tuple[str, str], _InFlight] = {}
+
+    def configure(self, changes: Mapping[str, Any]) -> SimulatorConfig:
+        """Apply knob changes; a ``seed`` among them reseeds the random source."""
+        self.config = self.config.updated(changes)
+        if "seed" in changes:
+            self.rng.seed(self.config.seed)
+        return self.config
+
+    def reset(self) -> None:
+        """Forget everything: cancel in-flight requests, empty the ledger, restore the config."""
+        self.cancel_in_flight()
+        self.entries.clear()
+        self.config = self.initial_config
+        self.rng.seed(self.config.seed)
+
+    def cancel_in_flight(self) -> None:
+        """Cancel requests still being processed (they are then never charged)."""
+        for flight in self.in_flight.values():
+            flight.task.cancel()
+        self.in_flight.clear()
+
+    def ledger(self) -> dict[str, Any]:
+        """The ledger view: every entry, and charges counted per merchant_ref."""
+        entries = sorted(self.entries.values(), key=lambda e: e.recorded_at)
+        per_ref: dict[str, int] = {}
+        for entry in entries:
+            if entry.charged:
+                per_ref[entry.merchant_ref] = per_ref.get(entry.merchant_ref, 0) + 1
+        return {
+            "entries": [entry.as_json() for entry in entries],
+            "charges_per_merchant_ref": per_ref,
+            "charge_count": sum(per_ref.values()),
+            "in_flight": sorted(key for _, key in self.in_flight),
+        }
+
+
+STATE: Final = web.AppKey("simulator_state", SimulatorState)
+
+
+def _error(status: int, code: str, message: str, field_name: str | None = None) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message, "field": field_name}}, status=status
+    )
+
+
+class _InvalidFieldError(ValueError):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+        self.message = message
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise _InvalidFieldError("body", "body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise _InvalidFieldError("body", "body must be a JSON object")
+    return body
+
+
+# --------------------------------------------------------------------------- UPI Core
+
+
+@dataclass(frozen=True, slots=True)
+class _Collect:
+    merchant_ref: str
+    idempotency_key: str
+    amount_paisa: int
+    currency: str
+    payer_vpa: str
+    note: str
+
+    @property
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (self.merchant_ref, self.amount_paisa, self.currency, self.payer_vpa)
+
+
+def _parse_collect(body: Mapping[str, Any]) -> _Collect:
+    def text(name: str, pattern: re.Pattern[str] | None = None, max_len: int = 64) -> str:
+        value = body.get(name)
+        if not isinstance(value, str) or not value or len(value) > max_len:
+            raise _InvalidFieldError(
+                name, f"{name} must be a non-empty string of at most {max_len}"
+            )
+        if pattern is not None and not pattern.fullmatch(value):
+            raise _InvalidFieldError(name, f"{name} has an invalid format")
+        return value
+
+    amount = body.get("amount_paisa")
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise _InvalidFieldError("amount_paisa", "amount_paisa must be an integer number of paisa")
+    if not 1 <= amount <= _MAX_AMOUNT_PAISA:
+        raise _InvalidFieldError("amount_paisa", f"amount_paisa must be in 1..{_MAX_AMOUNT_PAISA}")
+    if body.get("currency") != "INR":
+        raise _InvalidFieldError("currency", "currency must be INR")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > _MAX_NOTE_CHARS:
+        raise _InvalidFieldError("note", f"note must be a string of at most {_MAX_NOTE_CHARS}")
+    return _Collect(
+        merchant_ref=text("merchant_ref"),
+        idempotency_key=text("idempotency_key", _KEY, 128),
+        amount_paisa=amount,
+        currency="INR",
+        payer_vpa=text("payer_vpa", _VPA, 320).lower(),
+        note=note,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    delay_s: float
+    status: str
+    error_code: str | None
+    drop: bool
+    txn_id: str
+    rrn: str
+    approval_code: str
+
+
+def _plan_collect(order: _Collect, config: SimulatorConfig, rng: random.Random) -> _Plan:
+    """Decide how a fresh collect goes. Always draws the same rolls, in the same order,
+    so a seed reproduces a run whatever the VPAs and knobs."""
+    timeout_roll, failure_roll, drop_roll, jitter_roll = (rng.random() for _ in range(4))
+    random_code = rng.choice(sorted(UPI_DECLINES))
+    txn_id = f"UPC{rng.getrandbits(64):016X}"
+    rrn = f"{rng.randrange(10**12):012d}"
+    approval_code = f"{rng.randrange(10**6):06d}"
+
+    latency_s = (config.latency_ms + jitter_roll * config.latency_jitter_ms) / 1000
+    timeout_s = config.timeout_sleep_ms / 1000
+    status, code, delay_s = "SUCCESS", None, latency_s
+    local = order.payer_vpa.split("@", 1)[0]
+    magic = order.payer_vpa.endswith("@upi")
+    if magic and local == "success":
+        pass
+    elif magic and local == "failure":
+        status, code = "FAILED", _DEFAULT_FAILURE_CODE
+    elif magic and local.startswith("failure.") and local[8:].upper() in UPI_DECLINES:
+        status, code = "FAILED", local[8:].upper()
+    elif magic and local == "pending":
+        status = "PENDING"
+    elif magic and local == "timeout":
+        delay_s = timeout_s
+    else:
+        if timeout_roll < config.timeout_rate:
+            delay_s = timeout_s
+        if failure_roll < config.failure_rate:
+            status, code = "FAILED", random_code
+    return _Plan(
+        delay_s=delay_s,
+        status=status,
+        error_code=code,
+        drop=drop_roll < config.drop_after_charge_rate,
+        txn_id=txn_id,
+        rrn=rrn,
+        approval_code=approval_code,
+    )
+
+
+async def _process_collect(
+    state: SimulatorState, key: tuple[str, str], order: _Collect, plan: _Plan
+) -> LedgerEntry:
+    """The provider's own processing: wait, then record the outcome in the ledger."""
+    try:
+        await asyncio.sleep(plan.delay_s)
+        entry = LedgerEntry(
+            provider=UPI_PROVIDER,
+            idempotency_key=order.idempotency_key,
+            merchant_ref=order.merchant_ref,
+            amount_paisa=order.amount_paisa,
+            currency=order.currency,
+            payer_vpa=order.payer_vpa,
+            status=plan.status,
+            txn_id=plan.txn_id,
+            recorded_at=datetime.now(UTC),
+            rrn=plan.rrn if plan.status == "SUCCESS" else None,
+            approval_code=plan.approval_code if plan.status == "SUCCESS" else None,
+            error_code=plan.error_code,
+            error_message=UPI_DECLINES.get(plan.error_code or ""),
+            fingerprint=order.fingerprint,
+        )
+        state.entries[key] = entry
+        logger.info(
+            "sandbox recorded",
+            extra={
+                "provider": UPI_PROVIDER,
+                "payment_id": order.merchant_ref,
+                "idempotency_key": order.idempotency_key,
+                "status": plan.status,
+            },
+        )
+        return entry
+    finally:
+        flight = state.in_flight.get(key)
+        if flight is not None and flight.task is asyncio.current_task():
+            del state.in_flight[key]
+
+
+def _conflict() -> web.Response:
+    return _error(
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotency_key was already used with a different merchant_ref, amount or VPA",
+        "idempotency_key",
+    )
+
+
+async def _upi_collect(request: web.Request) -> web.StreamResponse:
+    state = request.config_dict[STATE]
+    try:
+        order = _parse_collect(await _json_object(request))
+    except _InvalidFieldError as exc:
+        return _error(400, "INVALID_REQUEST", exc.message, exc.field_name)
+    key = (UPI_PROVIDER, order.idempotency_key)
+
+    recorded = state.entries.get(key)
+    if recorded is not None:
+        if recorded.fingerprint != order.fingerprint:
+            return _conflict()
+        return web.json_response(recorded.answer())
+
+    flight = state.in_flight.get(key)
+    drop = False
+    if flight is None:
+        plan = _plan_collect(order, state.config, state.rng)
+        drop = plan.drop
+        task = asyncio.create_task(_process_collect(state, key, order, plan))
+        flight = _InFlight(order.fingerprint, order.merchant_ref, task)
+        state.in_flight[key] = flight
+    elif flight.fingerprint != order.fingerprint:
+        return _conflict()
+
+    try:
+        # Shielded: a client that hangs up does not stop the provider's processing.
+        entry = await asyncio.shield(flight.task)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if flight.task.cancelled() and current is not None and not current.cancelling():
+            return _error(503, "SANDBOX_RESET", "the simulator was reset or is stopping")
+        raise
+    if drop:
+        logger.info(
+            "sandbox dropping connection after recording",
+            extra={"provider": UPI_PROVIDER, "idempotency_key": order.idempotency_key},
+        )
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=204)  # never reaches the client: the socket is gone
+    return web.json_response(entry.answer())
+
+
+async def _upi_status(request: web.Request) -> web.Response:
+    state = request.config_dict[STATE]
+    idempotency_key = request.match_info["idempotency_key"]
+    key = (UPI_PROVIDER, idempotency_key)
+    recorded = state.entries.get(key)
+    if recorded is not None:
+        return web.json_response(recorded.answer())
+    flight = state.in_flight.get(key)
+    if flight is not None:
+        return web.json_response(
+            {
+                "status": "PENDING",
+                "merchant_ref": flight.merchant_ref,
+                "idempotency_key": idempotency_key,
+            }
+        )
+    return web.json_response(
+        {"status": "NOT_FOUND", "idempotency_key": idempotency_key}, status=404
+    )
+
+
+def create_upi_sandbox() -> web.Application:
+    """The UPI Core sandbox, mounted under ``/upi`` (uses the root app's state)."""
+    app = web.Application()
+    app.router.add_post("/v1/collect", _upi_collect)
+    app.router.add_get("/v1/status/{idempotency_key}", _upi_status)
+    return app
+
+
+SANDBOXES: Final[Mapping[str, Callable[[], web.Application]]] = {"/upi": create_upi_sandbox}
+"""Mount prefix -> sandbox factory. Each sandbox reads the shared state via ``STATE``."""
+
+
+# --------------------------------------------------------------------------- root app
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _ledger(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].ledger())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"status": "reset"})
+
+
+async def _get_config(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].config.as_json())
+
+
+async def _post_config(request: web.Request) -> web.Response:
+    try:
+        changes = await _json_object(request)
+        config = request.app[STATE].configure(changes)
+    except _InvalidFieldError as exc:
+        return _error(400, "INVALID_REQUEST", exc.message, exc.field_name)
+    except SimulatorConfigError as exc:
+        return _error(400, "INVALID_CONFIG", str(exc))
+    return web.json_response(config.as_json())
+
+
+async def _cancel_in_flight(app: web.Application) -> None:
+    app[STATE].cancel_in_flight()
+
+
+def create_simulator_app(config: SimulatorConfig) -> web.Application:
+    """The simulator: control routes plus every sandbox from :data:`SANDBOXES`. No IO here."""
+    app = web.Application()
+    app[STATE] = SimulatorState(config)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/sim/ledger", _ledger)
+    app.router.add_post("/sim/reset", _reset)
+    app.router.add_get("/sim/config", _get_config)
+    app.router.add_post("/sim/config", _post_config)
+    for prefix, factory in SANDBOXES.items():
+        app.add_subapp(prefix, factory())
+    app.on_shutdown.append(_cancel_in_flight)
+    return app
+
+
+# --------------------------------------------------------------------------- process
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    defaults = SimulatorConfig.from_settings(settings)
+    parser = argparse.ArgumentParser(
+        prog="python -m providers.simulator", description="Sandbox payment-provider simulator."
+    )
+    parser.add_argument("--host", default=settings.simulator_host)
+    parser.add_argument("--port", type=int, default=settings.simulator_port, help="0 = any free")
+    parser.add_argument("--latency-ms", type=int, default=defaults.latency_ms)
+    parser.add_argument("--latency-jitter-ms", type=int, default=defaults.latency_jitter_ms)
+    parser.add_argument("--failure-rate", type=float, default=defaults.failure_rate)
+    parser.add_argument("--timeout-rate", type=float, default=defaults.timeout_rate)
+    parser.add_argument(
+        "--drop-after-charge-rate", type=float, default=defaults.drop_after_charge_rate
+    )
+    parser.add_argument("--timeout-sleep-ms", type=int, default=defaults.timeout_sleep_ms)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    return parser
+
+
+async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
+    runner = web.AppRunner(create_simulator_app(config), shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_port = runner.addresses[0][1]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logger.info(
+            "simulator listening",
+            extra={"host": host, "port": bound_port, "sandboxes": ",".join(SANDBOXES)},
+        )
+        await stop.wait()
+        logger.info("simulator stopping")
+    finally:
+        await runner.cleanup()
+
+
+def main(settings: Settings, argv: Sequence[str] | None = None) -> int:
+    """Run the simulator until SIGTERM/SIGINT; returns the process exit code."""
+    parser = _parser(settings)
+    args = parser.parse_args(argv)
+    configure_logging(settings.log_level)
+    try:
+        config = SimulatorConfig(
+            latency_ms=args.latency_ms,
+            latency_jitter_ms=args.latency_jitter_ms,
+            failure_rate=args.failure_rate,
+            timeout_rate=args.timeout_rate,
+            drop_after_charge_rate=args.drop_after_charge_rate,
+            timeout_sleep_ms=args.timeout_sleep_ms,
+            seed=args.seed,
+        )
+    except SimulatorConfigError as exc:
+        parser.error(str(exc))
+    try:
+        uvloop.run(_serve(config, args.host, args.port))
+    except OSError as exc:
+        logger.error("simulator could not serve", extra={"error": str(exc)})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(load_settings(), sys.argv[1:]))

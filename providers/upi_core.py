@@ -1,0 +1,391 @@
+"""The UPI Core adapter: pure request building and a closed response mapping, plus a thin client.
+
+The contract (served by the sandbox in :mod:`providers.simulator`):
+
+``POST {base}/upi/v1/collect`` with ``{merchant_ref, idempotency_key, amount_paisa,
+currency, payer_vpa, note}`` answers 200 with
+``{status: SUCCESS|FAILED|PENDING, txn_id, rrn, approval_code, error_code,
+error_message, merchant_ref, idempotency_key}``; 400 ``{"error": {...}}`` when the
+body is invalid (nothing charged); 422 when the idempotency key was already used
+with other parameters (the key may have charged: we resolve by status inquiry).
+A repeated key returns the original answer and never charges twice.
+
+``GET {base}/upi/v1/status/{idempotency_key}`` answers 200 with the same body as the
+collect (``PENDING`` while the collect is still being processed) or 404
+``{"status": "NOT_FOUND"}`` when the provider never received the key.
+
+``GET {base}/health`` answers 200 when the provider is up.
+
+Mapping (closed; anything not listed is ``UNKNOWN``): ``SUCCESS`` -> ``APPROVED``,
+``FAILED`` -> ``DECLINED`` with the NPCI code normalised through :data:`DECLINE_CODES`
+(an unlisted code on a ``FAILED`` becomes the generic, non-retriable
+``provider_declined``: the provider did say no), ``PENDING`` -> ``PENDING``, 400 ->
+``DECLINED`` (``provider_rejected_request``), 404 ``NOT_FOUND`` on a status inquiry
+-> ``NOT_SENT``. A ``SUCCESS`` without a ``txn_id``, or an answer naming another
+idempotency key or merchant ref, is garbled and therefore ``UNKNOWN``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+
+from domain.ports import ChargeRequest, ChargeResult, ProviderOutcome
+from providers.errors import ProviderError, ProviderRequestError
+from providers.http import execute
+
+__all__ = [
+    "COLLECT_PATH",
+    "DECLINE_CODES",
+    "GENERIC_DECLINE",
+    "HEALTH_PATH",
+    "PROVIDER_NAME",
+    "REJECTED_REQUEST",
+    "STATUS_PATH",
+    "Decline",
+    "UpiCoreProvider",
+    "UpiStatus",
+    "build_collect_request",
+    "map_response",
+    "map_status_response",
+    "result_from_error",
+]
+
+PROVIDER_NAME: Final = "upi_core"
+COLLECT_PATH: Final = "/upi/v1/collect"
+STATUS_PATH: Final = "/upi/v1/status/{idempotency_key}"
+HEALTH_PATH: Final = "/health"
+HEALTH_TIMEOUT_S: Final = 1.0
+MAX_NOTE_CHARS: Final = 50
+"""UPI carries at most 50 characters of remark (``tn``)."""
+_MAX_RAW_STATUS_CHARS: Final = 64
+
+
+class UpiStatus(StrEnum):
+    """The transaction statuses UPI Core reports (its vocabulary, not ours)."""
+
+    SUCCESS = "SUCCESS"
+    """The payer's account was debited: money moved."""
+    FAILED = "FAILED"
+    """The collect ended without a debit; ``error_code`` says why."""
+    PENDING = "PENDING"
+    """The collect was received and awaits the payer (or is still being processed)."""
+    NOT_FOUND = "NOT_FOUND"
+    """Status inquiry only: the provider never received this idempotency key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    """Our normalised reading of one provider decline code."""
+
+    code: str
+    """Our decline code (stable, merchant-facing, snake_case)."""
+    message: str
+    """A message safe to show a merchant."""
+    retriable: bool
+    """A fresh attempt (usually payer-initiated) can succeed; never an automatic resend."""
+
+
+DECLINE_CODES: Final[Mapping[str, Decline]] = MappingProxyType(
+    {
+        "U30": Decline("debit_failed", "The payer's bank could not debit the account.", True),
+        "ZM": Decline("incorrect_pin", "The payer entered an incorrect UPI PIN.", True),
+        "Z9": Decline("insufficient_funds", "The payer's account has insufficient funds.", True),
+        "U69": Decline(
+            "collect_expired", "The payer did not approve the collect request in time.", True
+        ),
+        "ZA": Decline("payer_declined", "The payer declined the collect request.", False),
+        "Z6": Decline("pin_tries_exceeded", "The payer exceeded the UPI PIN attempts.", False),
+        "Z8": Decline(
+            "amount_limit_exceeded", "The amount exceeds the payer's transaction limit.", False
+        ),
+        "U16": Decline("risk_declined", "The payer's bank declined it for risk reasons.", False),
+        "ZH": Decline("invalid_vpa", "The payer's VPA does not exist.", False),
+    }
+)
+"""NPCI response codes UPI Core sends on ``FAILED``, mapped to ours (closed set)."""
+GENERIC_DECLINE: Final = Decline(
+    "provider_declined", "The payer's bank declined the payment.", False
+)
+"""A ``FAILED`` whose code is missing or not in :data:`DECLINE_CODES`."""
+REJECTED_REQUEST: Final = Decline(
+    "provider_rejected_request", "The provider rejected the request as invalid.", False
+)
+"""HTTP 400 from the provider: nothing was charged and resending cannot help."""
+
+
+def build_collect_request(request: ChargeRequest) -> dict[str, Any]:
+    """Build the JSON body of ``POST /upi/v1/collect`` for ``request``.
+
+    The amount stays an integer count of paisa. Raises :class:`ProviderRequestError`
+    (``NOT_SENT``, not retriable) when the request cannot be sent: a missing or empty
+    ``payment_details["vpa"]``, a non-integer or non-positive amount.
+    """
+    amount = request.amount_paisa
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ProviderRequestError(
+            f"amount_paisa must be a positive integer, got {type(amount).__name__}",
+            provider=PROVIDER_NAME,
+            operation="authorize",
+        )
+    vpa = request.payment_details.get("vpa")
+    if not isinstance(vpa, str) or not vpa.strip():
+        raise ProviderRequestError(
+            "payment_details.vpa is required for UPI", provider=PROVIDER_NAME, operation="authorize"
+        )
+    return {
+        "merchant_ref": request.payment_id,
+        "idempotency_key": request.idempotency_key,
+        "amount_paisa": amount,
+        "currency": request.currency,
+        "payer_vpa": vpa.strip(),
+        "note": request.description[:MAX_NOTE_CHARS],
+    }
+
+
+def map_response(
+    status_code: int,
+    body: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    merchant_ref: str | None = None,
+) -> ChargeResult:
+    """Map a UPI Core collect (or status) answer onto a :class:`ChargeResult`.
+
+    Closed: only the combinations in the module docstring map to a definite outcome;
+    everything else is ``UNKNOWN``. When ``idempotency_key`` / ``merchant_ref`` are
+    given, an answer that names different ones is garbled and ``UNKNOWN``.
+    """
+    raw_status = _raw_status(body)
+    extra = {"http_status": str(status_code)}
+    if status_code == 400:
+        provider_code = _error_code(body)
+        if provider_code:
+            extra["provider_error_code"] = provider_code
+        return _declined(REJECTED_REQUEST, raw_status, extra)
+    if status_code != 200:
+        return _unknown(raw_status, extra, "unexpected_http_status")
+    if _mismatch(body, "idempotency_key", idempotency_key) or _mismatch(
+        body, "merchant_ref", merchant_ref
+    ):
+        return _unknown(raw_status, extra, "answer_for_another_request")
+
+    status = body.get("status")
+    if status == UpiStatus.SUCCESS:
+        txn_id = _text(body, "txn_id")
+        if txn_id is None:
+            return _unknown(raw_status, extra, "success_without_txn_id")
+        return ChargeResult(
+            outcome=ProviderOutcome.APPROVED,
+            provider=PROVIDER_NAME,
+            external_txn_id=txn_id,
+            rrn=_digits(body, "rrn", 12),
+            approval_code=_digits(body, "approval_code", 6),
+            raw_status=raw_status,
+            extra=extra,
+        )
+    if status == UpiStatus.FAILED:
+        provider_code = _error_code(body)
+        decline = DECLINE_CODES.get(provider_code or "", GENERIC_DECLINE)
+        if provider_code:
+            extra["provider_decline_code"] = provider_code
+        return _declined(decline, raw_status, extra, external_txn_id=_text(body, "txn_id"))
+    if status == UpiStatus.PENDING:
+        return ChargeResult(
+            outcome=ProviderOutcome.PENDING,
+            provider=PROVIDER_NAME,
+            external_txn_id=_text(body, "txn_id"),
+            raw_status=raw_status,
+            extra=extra,
+        )
+    return _unknown(raw_status, extra, "unrecognised_status")
+
+
+def map_status_response(
+    status_code: int,
+    body: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    merchant_ref: str | None = None,
+) -> ChargeResult:
+    """Map a status-inquiry answer: 404 ``NOT_FOUND`` is ``NOT_SENT``, else as :func:`map_response`.
+
+    Only a 404 whose JSON body says ``NOT_FOUND`` counts: a bare 404 (wrong base URL,
+    a proxy) is not proof that the provider never saw the request.
+    """
+    if status_code == 404 and body.get("status") == UpiStatus.NOT_FOUND:
+        if _mismatch(body, "idempotency_key", idempotency_key):
+            return _unknown(UpiStatus.NOT_FOUND.value, {}, "answer_for_another_request")
+        return ChargeResult(
+            outcome=ProviderOutcome.NOT_SENT,
+            provider=PROVIDER_NAME,
+            raw_status=UpiStatus.NOT_FOUND.value,
+            retriable=True,
+            extra={"http_status": "404"},
+        )
+    return map_response(
+        status_code, body, idempotency_key=idempotency_key, merchant_ref=merchant_ref
+    )
+
+
+def result_from_error(error: ProviderError) -> ChargeResult:
+    """Turn a transport failure into a result (the adapter boundary never raises).
+
+    ``retriable`` on the result means "a new attempt is safe", so it is true only for a
+    retriable ``NOT_SENT``; an ``UNKNOWN`` is never retriable here (resolve it first).
+    """
+    return ChargeResult(
+        outcome=error.outcome,
+        provider=PROVIDER_NAME,
+        retriable=error.outcome is ProviderOutcome.NOT_SENT and error.retriable,
+        extra={"error": type(error).__name__, "detail": error.message[:200]},
+    )
+
+
+class UpiCoreProvider:
+    """UPI Core behind :class:`domain.ports.PaymentProvider`; the constructor does no IO."""
+
+    name: str = PROVIDER_NAME
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        timeout_s: float,
+        *,
+        health_timeout_s: float = HEALTH_TIMEOUT_S,
+    ) -> None:
+        if timeout_s <= 0 or health_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._health_timeout_s = health_timeout_s
+
+    def __repr__(self) -> str:
+        return f"UpiCoreProvider(base_url={self._base_url!r}, timeout_s={self._timeout_s})"
+
+    async def authorize(self, request: ChargeRequest) -> ChargeResult:
+        """Send a collect for ``request`` with its idempotency key; never raises for outcomes.
+
+        Connection refused -> ``NOT_SENT``; timeout or reset after sending -> ``UNKNOWN``.
+        If the calling task is cancelled mid-call the cancellation propagates and the
+        attempt must be treated as ``UNKNOWN`` (resolve with :meth:`status`).
+        """
+        try:
+            payload = build_collect_request(request)
+            status, body = await execute(
+                self._session,
+                "POST",
+                self._base_url + COLLECT_PATH,
+                json=payload,
+                headers={"Idempotency-Key": request.idempotency_key},
+                timeout_s=self._timeout_s,
+                provider=PROVIDER_NAME,
+                operation="authorize",
+            )
+        except ProviderError as err:
+            return result_from_error(err)
+        return map_response(
+            status, body, idempotency_key=request.idempotency_key, merchant_ref=request.payment_id
+        )
+
+    async def status(self, payment_id: str, idempotency_key: str) -> ChargeResult:
+        """Ask for the outcome of the attempt sent with ``idempotency_key``.
+
+        ``NOT_SENT`` (provider answered ``NOT_FOUND``) is only conclusive once the
+        original call is over (its deadline has passed): a request still in transit
+        is not yet known to the provider.
+        """
+        url = self._base_url + STATUS_PATH.format(idempotency_key=quote(idempotency_key, safe=""))
+        try:
+            status, body = await execute(
+                self._session,
+                "GET",
+                url,
+                timeout_s=self._timeout_s,
+                provider=PROVIDER_NAME,
+                operation="status",
+            )
+        except ProviderError as err:
+            return result_from_error(err)
+        return map_status_response(
+            status, body, idempotency_key=idempotency_key, merchant_ref=payment_id
+        )
+
+    async def health(self) -> bool:
+        """True when ``GET /health`` answers 200 within the health timeout (1 s)."""
+        try:
+            status, _ = await execute(
+                self._session,
+                "GET",
+                self._base_url + HEALTH_PATH,
+                timeout_s=self._health_timeout_s,
+                provider=PROVIDER_NAME,
+                operation="health",
+            )
+        except ProviderError:
+            return False
+        return status == 200
+
+
+def _declined(
+    decline: Decline,
+    raw_status: str | None,
+    extra: dict[str, str],
+    *,
+    external_txn_id: str | None = None,
+) -> ChargeResult:
+    return ChargeResult(
+        outcome=ProviderOutcome.DECLINED,
+        provider=PROVIDER_NAME,
+        external_txn_id=external_txn_id,
+        decline_code=decline.code,
+        decline_message=decline.message,
+        raw_status=raw_status,
+        retriable=decline.retriable,
+        extra=extra,
+    )
+
+
+def _unknown(raw_status: str | None, extra: dict[str, str], reason: str) -> ChargeResult:
+    return ChargeResult(
+        outcome=ProviderOutcome.UNKNOWN,
+        provider=PROVIDER_NAME,
+        raw_status=raw_status,
+        extra={**extra, "reason": reason},
+    )
+
+
+def _raw_status(body: Mapping[str, Any]) -> str | None:
+    status = body.get("status")
+    return status[:_MAX_RAW_STATUS_CHARS] if isinstance(status, str) else None
+
+
+def _text(body: Mapping[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _digits(body: Mapping[str, Any], key: str, length: int) -> str | None:
+    value = _text(body, key)
+    if value is None or len(value) != length or not (value.isascii() and value.isdigit()):
+        return None
+    return value
+
+
+def _error_code(body: Mapping[str, Any]) -> str | None:
+    code = body.get("error_code")
+    if code is None and isinstance(body.get("error"), Mapping):
+        code = body["error"].get("code")
+    return code[:16] if isinstance(code, str) and code else None
+
+
+def _mismatch(body: Mapping[str, Any], key: str, expected: str | None) -> bool:
+    return expected is not None and key in body and body[key] != expected
