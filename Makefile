@@ -107,5 +107,7 @@ lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy domain schemas
 
-bench: venv stack-up
-	env $(PROFILE_ENV) $(PY) -m bench
+# Benchmarks run on the TEST stack and ports, so a running `make run` is left alone.
+bench: venv
+	env $(TEST_ENV) $(STACK) up
+	env $(TEST_ENV) $(PY) -m bench $(BENCH_ARGS)

@@ -45,9 +45,12 @@ async def _charge_once(
 ) -> ChargeResult:
     """Call the provider for a journaled attempt, or inquire if it was sent before.
 
-    An attempt journaled by an earlier run may have reached the provider: ask first,
-    and charge (with the same idempotency key) only if the provider never saw it.
+    An attempt journaled by an earlier run is never charged blindly: a recorded final
+    answer is reused as is; otherwise the provider is asked, and charged (with the
+    same idempotency key) only if it never saw the attempt.
     """
+    if attempt.result is not None:  # replay of an attempt whose answer we recorded
+        return attempt.result
     if not attempt.created_now:
         inquiry = await provider.status(attempt.payment_id, attempt.idempotency_key)
         if inquiry.outcome is not ProviderOutcome.NOT_SENT:
@@ -104,14 +107,7 @@ async def process(
         time.perf_counter() - started
     )
     async with pool.acquire() as conn:
-        await postgres.finish_attempt(
-            conn,
-            request.payment_id,
-            attempt_no,
-            result.outcome.value,
-            result.external_txn_id,
-            result.decline_code,
-        )
+        await postgres.finish_attempt(conn, request.payment_id, attempt_no, result)
     outcome = after_charge(pending, result, datetime.now(UTC))
     if outcome is None:
         return pending

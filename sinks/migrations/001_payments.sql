@@ -52,7 +52,10 @@ CREATE TABLE payment_attempts (
     idempotency_key  text        NOT NULL UNIQUE,
     outcome          text        NOT NULL DEFAULT 'SENDING',
     external_txn_id  text,
+    rrn              text,
+    approval_code    text,
     decline_code     text,
+    decline_message  text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (payment_id, attempt_no)
