@@ -19,7 +19,7 @@ from settings import Settings, SettingsError, load_settings
 # subcommand -> (module, function, whether it takes the remaining argv, help)
 _DELEGATES: dict[str, tuple[str, str, bool, str]] = {
     "worker": ("streams.worker", "main", True, "run the stream-processing worker"),
-    "simulator": ("providers.simulator", "main", False, "run the sandbox payment provider"),
+    "simulator": ("providers.simulator", "main", True, "run the sandbox payment provider"),
     "db-migrate": ("sinks.migrate", "main", False, "apply pending PostgreSQL migrations"),
     "db-seed": ("sinks.seed", "main", False, "load sample merchants and payments"),
     "topics": ("streams.topics_admin", "main", False, "create missing Kafka topics"),
@@ -68,10 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     stack.add_argument("action", choices=["up", "down", "status", "clean"])
     stack.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
-    for name, (_, _, takes_argv, help_text) in _DELEGATES.items():
-        delegate = sub.add_parser(name, help=help_text)
-        if takes_argv:
-            delegate.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    for name, (_, _, _, help_text) in _DELEGATES.items():
+        # a delegate parses its own options (see main: parse_known_args)
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -88,8 +87,12 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``paystream`` subcommand; returns the process exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # options meant for a delegate (``worker --metrics-port 0``) pass through untouched
+    args, passthrough = parser.parse_known_args(argv)
     command: str = args.command
+    if passthrough and not _DELEGATES.get(command, ("", "", False, ""))[2]:
+        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
     try:
         if command == "stack":
             main_stack = _load("stack.cli", "main_stack")
@@ -101,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _exit_status(_load("ingress.server", "run")(settings))
         module_name, function, takes_argv, _ = _DELEGATES[command]
         target = _load(module_name, function)
-        call_args: list[Any] = [settings, list(args.extra)] if takes_argv else [settings]
+        extra = list(passthrough) if takes_argv else []
+        call_args: list[Any] = [settings, extra] if takes_argv else [settings]
         return _exit_status(target(*call_args))
     except _UnavailableError as exc:
         print(f"paystream {command}: not available: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from domain.events import FraudDecision, PaymentRequested, PaymentScreened
 from domain.status import FraudAction
 from schemas.errors import SerializationError
 from sinks.metrics import agent_events_total
-from streams.codec import decode_event, send_record
+from streams.codec import acked_after_processing, decode_event, send_record
 
 if TYPE_CHECKING:
     import faust
@@ -37,7 +37,7 @@ def register(app: faust.App, topics: PipelineTopics) -> Any:
 
     @app.agent(topics.payment_requests, name="fraud", concurrency=4)
     async def fraud(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in acked_after_processing(stream):
             try:
                 request = decode_event(event)
             except SerializationError:

@@ -24,7 +24,7 @@ from domain.views import WEBHOOK_EVENT_TYPES, payment_view
 from schemas.errors import SerializationError
 from sinks import postgres
 from sinks.metrics import agent_events_total, payments_total, sink_writes_total
-from streams.codec import decode_event, send_record
+from streams.codec import acked_after_processing, decode_event, send_record
 
 if TYPE_CHECKING:
     import faust
@@ -55,7 +55,7 @@ def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources)
 
     @app.agent(topics.payment_events, name="persist", concurrency=8)
     async def persist(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in acked_after_processing(stream):
             try:
                 change = decode_event(event)
             except SerializationError:

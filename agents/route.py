@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from domain.events import PaymentScreened, PaymentStatusChanged
 from domain.ids import attempt_idempotency_key
-from domain.ports import ChargeResult, PaymentProvider, ProviderOutcome
+from domain.ports import ChargeRequest, ChargeResult, PaymentProvider, ProviderOutcome
 from domain.processing import after_charge, charge_request
 from domain.status import FraudAction, PaymentStatus
 from schemas.errors import SerializationError
 from sinks import postgres
 from sinks.metrics import agent_events_total, payment_processing_duration_seconds
-from streams.codec import decode_event, send_record
+from streams.codec import acked_after_processing, decode_event, send_record
 
 if TYPE_CHECKING:
     import faust
@@ -38,6 +38,29 @@ log = logging.getLogger(__name__)
 
 NOT_SENT_RETRIES = 3
 NOT_SENT_BACKOFF_S = 0.2
+UNKNOWN_INQUIRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+"""Status inquiries after an UNKNOWN outcome before the payment is left UNKNOWN."""
+
+
+async def _resolve_unknown(provider: PaymentProvider, request: ChargeRequest) -> ChargeResult:
+    """Ask the provider what happened to an attempt whose outcome is unknown.
+
+    Bounded: a few inquiries with backoff. Never a new charge; a provider that
+    never saw the attempt gets the SAME idempotency key again, which it deduplicates.
+    """
+    result = ChargeResult(ProviderOutcome.UNKNOWN, provider.name)
+    for delay in UNKNOWN_INQUIRY_DELAYS_S:
+        await asyncio.sleep(delay)
+        result = await provider.status(request.payment_id, request.idempotency_key)
+        if result.outcome is ProviderOutcome.NOT_SENT:
+            result = await provider.authorize(request)
+        if result.outcome in (ProviderOutcome.APPROVED, ProviderOutcome.DECLINED):
+            return result
+    return (
+        result
+        if result.outcome is not ProviderOutcome.NOT_SENT
+        else ChargeResult(ProviderOutcome.UNKNOWN, provider.name)
+    )
 
 
 async def _charge_once(
@@ -62,6 +85,8 @@ async def _charge_once(
             break
         await asyncio.sleep(NOT_SENT_BACKOFF_S * (2**retry))
         result = await provider.authorize(request)
+    if result.outcome is ProviderOutcome.UNKNOWN:
+        result = await _resolve_unknown(provider, request)
     return result
 
 
@@ -120,7 +145,7 @@ def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources)
 
     @app.agent(topics.payments_screened, name="route", concurrency=16)
     async def route(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in acked_after_processing(stream):
             try:
                 screened = decode_event(event)
             except SerializationError:

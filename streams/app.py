@@ -7,9 +7,11 @@ construction; connections open when the worker starts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import faust
+from mode import ServiceT
 
 from schemas.topics import Topics, TopicSpec, build_topics
 from settings import Settings
@@ -46,9 +48,19 @@ def build_pipeline_topics(app: faust.App, registry: Topics, partitions: int) -> 
     )
 
 
+class PaystreamApp(faust.App):
+    """A Faust app whose shared resources start before and stop after its agents."""
+
+    resources: WorkerResources
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        """Put the resources first: mode stops children in reverse order."""
+        return [self.resources, *super().on_init_dependencies()]
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the worker's Faust app with all agents registered."""
-    app = faust.App(
+    app = PaystreamApp(
         settings.kafka_group_id,
         broker=[f"kafka://{broker}" for broker in settings.kafka_brokers],
         store="memory://",
@@ -71,8 +83,7 @@ def create_app(settings: Settings) -> faust.App:
         build_topics(settings.kafka_topic_payments, settings.kafka_topic_webhooks),
         settings.kafka_partitions,
     )
-    resources = WorkerResources(settings)
-    app.on_before_shutdown.connect(resources.on_app_shutdown)
+    resources = app.resources = WorkerResources(settings)
 
     from agents import fraud, persist, route
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
@@ -27,3 +28,18 @@ async def send_record(topic: faust.TopicT, key: str, record: Record) -> Any:
     metadata = await pending
     kafka_messages_produced_total.labels(topic.get_topic_name()).inc()
     return metadata
+
+
+async def acked_after_processing(stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
+    """Yield the stream's events, acking each only once its processing has completed.
+
+    Faust's default iteration acks the current event in a ``finally`` block, so an
+    agent cancelled mid-event (worker shutdown) would commit work it never finished.
+    Here acks are manual: the ack runs when the agent asks for the next event, which
+    it does only after the body finished; a cancelled or failed body never acks, so
+    the event is redelivered after a restart or rebalance.
+    """
+    manual = stream.noack()
+    async for event in manual.events():
+        yield event
+        await manual.ack(event)

@@ -1,7 +1,9 @@
 """Resources a worker's agents share: the PostgreSQL pool and the providers' HTTP session.
 
-Opened lazily by the first agent that needs them (constructors do no IO), closed
-when the app shuts down, after its consumer has stopped.
+A :class:`mode.Service` that the app starts FIRST and therefore stops LAST (mode
+stops children in reverse order): agents finish or are cancelled before the pool
+and the HTTP session close underneath them. Connections open lazily on first use,
+so constructing it does no IO.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from mode import Service
 
 from domain.ports import PaymentProvider
 from settings import Settings
@@ -19,10 +22,11 @@ from settings import Settings
 log = logging.getLogger(__name__)
 
 
-class WorkerResources:
+class WorkerResources(Service):
     """Lazily opened connections of one worker process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.settings = settings
         self._lock = asyncio.Lock()
         self._pool: asyncpg.Pool | None = None
@@ -58,8 +62,8 @@ class WorkerResources:
                     self._providers = build_providers(self.settings, self._session)
         return self._providers
 
-    async def on_app_shutdown(self, app: Any, **kwargs: Any) -> None:
-        """Close connections once the consumer has stopped (Faust ``on_before_shutdown``)."""
+    async def on_stop(self) -> None:
+        """Close connections; runs after every agent has stopped."""
         if self._session is not None:
             await self._session.close()
         if self._pool is not None:

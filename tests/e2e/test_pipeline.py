@@ -73,7 +73,9 @@ async def test_upi_success_and_failure_reach_postgres_and_the_webhook_topic(
     assert ok["payment_url"].startswith("upi://pay?")
     assert ok["qr_code"].startswith("data:image/png;base64,")
 
-    rows = await wait_terminal(pool, [ok["payment_id"], declined["payment_id"]], timeout_s=90)
+    rows = await wait_terminal(
+        pool, [ok["payment_id"], declined["payment_id"]], timeout_s=90, service=service
+    )
     assert rows[ok["payment_id"]]["status"] == "SUCCESS"
     assert rows[ok["payment_id"]]["amount_paisa"] == 10_000
     assert rows[ok["payment_id"]]["rrn"]
@@ -127,7 +129,7 @@ async def test_killing_the_worker_mid_stream_loses_no_payment_and_charges_none_t
     await asyncio.sleep(0.5)
     service.worker.kill()  # SIGKILL: a crash, nothing is flushed or committed
     service.start_worker()
-    rows = await wait_terminal(pool, ids, timeout_s=120)
+    rows = await wait_terminal(pool, ids, timeout_s=120, service=service)
     assert {row["status"] for row in rows.values()} == {"SUCCESS"}
     charges = await simulator_charges(http, service.simulator_url)
     assert {pid: charges.get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)
@@ -155,7 +157,7 @@ async def test_sigterm_stops_the_worker_within_30_s_with_its_work_committed(
     assert code is not None, "worker still running 35 s after SIGTERM"
     assert took < 30, f"worker took {took:.1f} s to stop"
     service.start_worker()
-    await wait_terminal(pool, ids, timeout_s=120)
+    await wait_terminal(pool, ids, timeout_s=120, service=service)
     charges = await simulator_charges(http, service.simulator_url)
     assert {pid: charges.get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.records import decode
@@ -51,9 +51,20 @@ class Service:
         self.ingress = ServiceProcess(
             "ingress", ["ingress"], self.env, self.log_dir / "ingress.log"
         ).start()
-        wait_http_ok(f"{self.simulator_url}/health", 30, self.simulator)
-        wait_http_ok(f"{self.api}/health", 30, self.ingress)
+        try:
+            wait_http_ok(f"{self.simulator_url}/health", 30, self.simulator)
+            wait_http_ok(f"{self.api}/health", 30, self.ingress)
+            self.assert_running()
+        except BaseException:
+            self.stop()  # never leave processes behind to answer the next run's probes
+            raise
         return self
+
+    def assert_running(self) -> None:
+        """Fail at once (not after a timeout) when a service process has died."""
+        for process in (self.simulator, self.worker, self.ingress):
+            code = process.wait(0.01) if process.proc is not None else None
+            assert code is None, f"{process.name} exited with {code}; see {self.log_dir}"
 
     def start_worker(self) -> ServiceProcess:
         self.worker_starts += 1
@@ -96,7 +107,10 @@ async def create_payment(
 
 
 async def wait_terminal(
-    pool: asyncpg.Pool, payment_ids: Iterable[str], timeout_s: float = 90.0
+    pool: asyncpg.Pool,
+    payment_ids: Iterable[str],
+    timeout_s: float = 90.0,
+    service: Service | None = None,
 ) -> dict[str, asyncpg.Record]:
     """Wait until every payment's row is in a final status; returns the rows by id."""
     wanted = list(payment_ids)
@@ -110,6 +124,8 @@ async def wait_terminal(
         ):
             return rows
         await asyncio.sleep(0.25)
+        if service is not None:
+            service.assert_running()
     done = sum(1 for row in rows.values() if row["status"] in TERMINAL_OR_FINAL)
     raise AssertionError(f"only {done}/{len(wanted)} payments final after {timeout_s:.0f} s")
 
@@ -118,24 +134,21 @@ async def simulator_charges(http: aiohttp.ClientSession, simulator_url: str) -> 
     """Charges per payment (merchant_ref) in the simulator's own ledger: the oracle."""
     async with http.get(f"{simulator_url}/sim/ledger") as response:
         ledger = await response.json()
-    counts: dict[str, int] = {}
-    for charge in ledger["charges"]:
-        if charge["status"] == "SUCCESS":
-            counts[charge["merchant_ref"]] = counts.get(charge["merchant_ref"], 0) + 1
-    return counts
+    return {ref: int(count) for ref, count in ledger["charges_per_merchant_ref"].items()}
 
 
 async def read_topic_since(
     settings: Settings, topic: str, since_ms: int, want: int, timeout_s: float = 30.0
 ) -> list[tuple[dict[str, bytes], Any]]:
     """Decode the messages of ``topic`` written since ``since_ms`` (stop at ``want``)."""
+    # no group: the consumer is assigned every partition of the topic when it starts
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+        topic, bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
+        partitions = sorted(consumer.assignment())
+        assert partitions, f"topic {topic} has no partitions (does it exist?)"
         offsets = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
@@ -157,14 +170,12 @@ async def read_topic_since(
 async def consumer_lag(settings: Settings, group_id: str, topics: list[str]) -> int:
     """Messages not yet committed by ``group_id`` on ``topics`` (0: all processed)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group_id)
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or []
-        ]
+        partitions = sorted(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
         return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions)
     finally:
