@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from domain.ids import event_id
 from domain.status import FraudAction, PaymentStatus
@@ -94,7 +95,7 @@ class PaymentStatusChanged:
         request: PaymentRequested,
         status: PaymentStatus,
         occurred_at: datetime,
-        **changes: object,
+        **changes: Any,
     ) -> PaymentStatusChanged:
         """The first status event of a payment, built from its request."""
         base = cls(
@@ -117,13 +118,13 @@ class PaymentStatusChanged:
             occurred_at=occurred_at,
             request_id=request.request_id,
         )
-        return replace(base, **changes) if changes else base  # type: ignore[arg-type]
+        return replace(base, **changes) if changes else base
 
     def next(
-        self, status: PaymentStatus, occurred_at: datetime, **changes: object
+        self, status: PaymentStatus, occurred_at: datetime, **changes: Any
     ) -> PaymentStatusChanged:
         """The event that follows this one: ``sequence + 1``, ``previous_status`` set."""
-        return replace(  # type: ignore[arg-type]
+        return replace(
             self,
             sequence=self.sequence + 1,
             status=status.value,
