@@ -38,7 +38,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.server_host, settings.server_port)
+        # SO_REUSEPORT: several ingress replicas can serve one port (paystream run --ingress N)
+        site = web.TCPSite(runner, settings.server_host, settings.server_port, reuse_port=True)
         await site.start()
         log.info(
             "ingress listening",
