@@ -24,6 +24,7 @@ _DELEGATES: dict[str, tuple[str, str, bool, str]] = {
     "db-seed": ("sinks.seed", "main", False, "load sample merchants and payments"),
     "topics": ("streams.topics_admin", "main", False, "create missing Kafka topics"),
     "run": ("streams.runner", "main", True, "run the whole pipeline locally"),
+    "tail": ("streams.tail", "main", True, "print a topic's records as JSON lines"),
 }
 
 
