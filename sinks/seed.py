@@ -1,0 +1,72 @@
+"""``paystream db-seed``: sample payments for a demo merchant, through the real pipeline.
+
+Seeding writes no rows directly: it puts sample payment requests on
+``payments.requests`` exactly as the ingress does, so the running workers take them
+through screening, the sandbox provider and the sink like any other payment (the
+rows appear once ``make run`` is up). It prints a token for the demo merchant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from domain.ids import new_payment_id, new_request_id
+from ingress.auth import mint_token
+from ingress.parsing import build_payment_requested, parse_create_payment
+from ingress.producer import PaymentProducer
+from schemas.records import encode
+from schemas.topics import build_topics
+from settings import Settings
+
+DEMO_MERCHANT_ID = "123e4567-e89b-12d3-a456-426614174001"
+SAMPLES = [
+    ("success@upi", 10_000, "Order #1001"),
+    ("success@upi", 49_900, "Order #1002"),
+    ("buyer@okhdfcbank", 125_050, "Order #1003"),
+    ("failure@upi", 20_000, "Order #1004 (declined by the sandbox)"),
+]
+
+
+async def _seed(settings: Settings) -> list[str]:
+    producer = PaymentProducer(settings)
+    await producer.start()
+    topic = build_topics(settings.kafka_topic_payments, settings.kafka_topic_webhooks)
+    ids: list[str] = []
+    try:
+        for index, (vpa, amount, description) in enumerate(SAMPLES):
+            command = parse_create_payment(
+                {
+                    "user_id": f"demo-user-{index + 1}",
+                    "amount_paisa": amount,
+                    "currency": "INR",
+                    "payment_method": "UPI",
+                    "payment_details": {"vpa": vpa},
+                    "description": description,
+                },
+                DEMO_MERCHANT_ID,
+            )
+            event = build_payment_requested(
+                command,
+                merchant_id=DEMO_MERCHANT_ID,
+                payment_id=new_payment_id(),
+                request_id=new_request_id(),
+                now=datetime.now(UTC),
+                expiry_s=settings.payment_expiry_s,
+            )
+            body, headers = encode(event)
+            await producer.send(topic.payment_requests.name, event.payment_id, body, headers)
+            ids.append(event.payment_id)
+    finally:
+        await producer.stop()
+    return ids
+
+
+def main(settings: Settings) -> int:
+    """Queue the sample payments and print their ids and a demo-merchant token."""
+    ids = asyncio.run(_seed(settings))
+    print(f"queued {len(ids)} sample payments for merchant {DEMO_MERCHANT_ID}:")
+    for payment_id in ids:
+        print(f"  {payment_id}")
+    print("token (1 h):", mint_token(settings, DEMO_MERCHANT_ID))
+    return 0
