@@ -125,7 +125,25 @@ class Settings:
     jwt_issuer: str = "paystream"
     jwt_audience: str = "paystream-api"
     encryption_key: Secret = field(default_factory=lambda: Secret(_DEV_ENCRYPTION_KEY))
+    encryption_key_id: str = "k1"
+    """Id of the key that encrypts new data (``ENCRYPTION_KEY`` unless rotated)."""
+    old_encryption_keys: Mapping[str, Secret] = field(default_factory=dict)
+    """Retired keys by id, still able to decrypt (``PAYSTREAM_OLD_ENCRYPTION_KEYS``)."""
     pci_compliance_mode: bool = True
+    # Merchant API
+    idempotency_ttl_s: int = 86_400
+    rate_limit_per_s: int = 100
+    rate_limit_burst: int = 200
+    rate_limit_fail_open: bool = True
+    fee_schedule: Mapping[str, tuple[int, int]] = field(
+        default_factory=lambda: {
+            "UPI": (0, 0),
+            "CARD": (200, 0),
+            "WALLET": (150, 0),
+            "NETBANKING": (0, 1_000),
+        }
+    )
+    """Per method: (basis points of the amount, fixed paisa). ``PAYSTREAM_FEES``."""
     # Payment providers
     upi_core_endpoint: str = "http://127.0.0.1:8090"
     card_gateway_api_key: Secret = field(default_factory=lambda: Secret("sandbox-card-key"))
@@ -198,6 +216,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", broker):
             raise SettingsError(f"KAFKA_BROKERS has {broker!r}; expected host:port[,host:port]")
 
+    old_keys: dict[str, Secret] = {}
+    for name, value in _json_object(env, "PAYSTREAM_OLD_ENCRYPTION_KEYS").items():
+        if not isinstance(value, str) or len(value.encode()) < 32:
+            raise SettingsError(f"PAYSTREAM_OLD_ENCRYPTION_KEYS[{name!r}] must be >= 32 bytes")
+        old_keys[name] = Secret(value)
+    fees = dict(defaults.fee_schedule)
+    for method, rule in _json_object(env, "PAYSTREAM_FEES").items():
+        if not (
+            isinstance(rule, dict)
+            and set(rule) <= {"bps", "fixed_paisa"}
+            and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rule.values()
+            )
+        ):
+            raise SettingsError(
+                f'PAYSTREAM_FEES[{method!r}] must be {{"bps": int >= 0, "fixed_paisa": int >= 0}}'
+            )
+        fees[method] = (rule.get("bps", 0), rule.get("fixed_paisa", 0))
+
     wallets_raw = env.get("WALLET_API_ENDPOINTS", "").strip()
     wallets: dict[str, str] = {}
     if wallets_raw:
@@ -247,6 +284,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=text("PAYSTREAM_JWT_ISSUER", defaults.jwt_issuer),
         jwt_audience=text("PAYSTREAM_JWT_AUDIENCE", defaults.jwt_audience),
         encryption_key=secret("ENCRYPTION_KEY", defaults.encryption_key),
+        encryption_key_id=text("PAYSTREAM_ENCRYPTION_KEY_ID", defaults.encryption_key_id),
+        old_encryption_keys=old_keys,
+        idempotency_ttl_s=integer(
+            "PAYSTREAM_IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_s, minimum=86_400
+        ),
+        rate_limit_per_s=integer(
+            "PAYSTREAM_RATE_LIMIT_PER_SECOND", defaults.rate_limit_per_s, minimum=1
+        ),
+        rate_limit_burst=integer(
+            "PAYSTREAM_RATE_LIMIT_BURST", defaults.rate_limit_burst, minimum=1
+        ),
+        rate_limit_fail_open=_bool(
+            "PAYSTREAM_RATE_LIMIT_FAIL_OPEN", env.get("PAYSTREAM_RATE_LIMIT_FAIL_OPEN", "true")
+        ),
+        fee_schedule=fees,
         pci_compliance_mode=_bool("PCI_COMPLIANCE_MODE", env.get("PCI_COMPLIANCE_MODE", "true")),
         upi_core_endpoint=text("UPI_CORE_ENDPOINT", defaults.upi_core_endpoint).rstrip("/"),
         card_gateway_api_key=secret("CARD_GATEWAY_API_KEY", defaults.card_gateway_api_key),
@@ -296,7 +348,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, object]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} is not JSON: {exc.msg}") from None
+    if not isinstance(parsed, dict):
+        raise SettingsError(f"{name} must be a JSON object")
+    return parsed
+
+
 def _validate(settings: Settings) -> None:
+    if settings.encryption_key_id in settings.old_encryption_keys:
+        raise SettingsError(
+            f"PAYSTREAM_ENCRYPTION_KEY_ID={settings.encryption_key_id!r} is also listed in "
+            "PAYSTREAM_OLD_ENCRYPTION_KEYS"
+        )
     if settings.block_threshold > settings.max_fraud_score:
         raise SettingsError(
             f"BLOCK_THRESHOLD={settings.block_threshold} exceeds "

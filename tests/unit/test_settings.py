@@ -56,3 +56,36 @@ def test_secrets_are_never_printed() -> None:
     assert secret not in repr(settings) and secret not in str(settings)
     assert "hunter2-db-password" not in repr(settings)
     assert settings.jwt_secret.reveal() == secret
+
+
+def test_fee_schedule_and_key_ring() -> None:
+    settings = load_settings(
+        {
+            "PAYSTREAM_FEES": '{"CARD": {"bps": 190, "fixed_paisa": 300}}',
+            "PAYSTREAM_ENCRYPTION_KEY_ID": "k2",
+            "PAYSTREAM_OLD_ENCRYPTION_KEYS": '{"k1": "an-old-key-that-is-long-enough-0123456789"}',
+        }
+    )
+    assert settings.fee_schedule["CARD"] == (190, 300)
+    assert settings.fee_schedule["UPI"] == (0, 0)
+    assert settings.encryption_key_id == "k2"
+    assert "an-old-key" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PAYSTREAM_FEES": '{"CARD": {"bps": -1}}'}, "PAYSTREAM_FEES"),
+        ({"PAYSTREAM_FEES": '{"CARD": {"percent": 2}}'}, "PAYSTREAM_FEES"),
+        ({"PAYSTREAM_OLD_ENCRYPTION_KEYS": '{"k0": "short"}'}, "PAYSTREAM_OLD_ENCRYPTION_KEYS"),
+        (
+            {
+                "PAYSTREAM_OLD_ENCRYPTION_KEYS": '{"k1": "an-old-key-that-is-long-enough-0123456789"}'
+            },
+            "PAYSTREAM_ENCRYPTION_KEY_ID",
+        ),
+    ],
+)
+def test_bad_fee_and_key_settings_name_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env)
