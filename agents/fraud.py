@@ -15,7 +15,7 @@ from domain.events import FraudDecision, PaymentRequested, PaymentScreened
 from domain.status import FraudAction
 from schemas.errors import SerializationError
 from sinks.metrics import agent_events_total
-from streams.codec import acked_after_processing, decode_event, send_record
+from streams.codec import acked_after_processing, decode_event, process_reliably, send_record
 
 if TYPE_CHECKING:
     import faust
@@ -38,17 +38,15 @@ def register(app: faust.App, topics: PipelineTopics) -> Any:
     @app.agent(topics.payment_requests, name="fraud", concurrency=4)
     async def fraud(stream: faust.StreamT) -> None:
         async for event in acked_after_processing(stream):
-            try:
+
+            async def handle(event: faust.EventT = event) -> None:
                 request = decode_event(event)
-            except SerializationError:
-                log.exception("undecodable payment request skipped")
-                agent_events_total.labels("fraud", "undecodable").inc()
-                continue
-            if not isinstance(request, PaymentRequested):
-                agent_events_total.labels("fraud", "wrong_type").inc()
-                continue
-            screened = screen(request, datetime.now(UTC))
-            await send_record(topics.payments_screened, request.payment_id, screened)
-            agent_events_total.labels("fraud", "ok").inc()
+                if not isinstance(request, PaymentRequested):
+                    raise SerializationError(f"expected PaymentRequested, got {type(request)}")
+                screened = screen(request, datetime.now(UTC))
+                await send_record(topics.payments_screened, request.payment_id, screened)
+                agent_events_total.labels("fraud", "ok").inc()
+
+            await process_reliably("fraud", event, handle, topics.dead_letters)
 
     return fraud

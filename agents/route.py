@@ -1,7 +1,7 @@
 """Routing: journal an attempt, call the provider, publish the payment's status.
 
 Consumes: ``payments.screened`` (PaymentScreened)
-Produces: ``payments.events`` (PaymentStatusChanged: PENDING, then the outcome), key payment_id
+Produces: ``payments.events`` (PaymentStatusChanged, via the PostgreSQL outbox), key payment_id
 Tables:   none yet (provider health comes with the routing issue)
 
 No double charge: the attempt row is written to PostgreSQL before the provider is
@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from domain.events import PaymentScreened, PaymentStatusChanged
 from domain.ids import attempt_idempotency_key
+from domain.lifecycle import Operation, Outcome
 from domain.ports import ChargeRequest, ChargeResult, PaymentProvider, ProviderOutcome
-from domain.processing import after_charge, charge_request
+from domain.processing import charge_outcome, charge_request
 from domain.status import FraudAction, PaymentStatus
 from schemas.errors import SerializationError
-from sinks import postgres
+from sinks import payments, postgres
 from sinks.metrics import agent_events_total, payment_processing_duration_seconds
-from streams.codec import acked_after_processing, decode_event, send_record
+from streams import outbox
+from streams.codec import acked_after_processing, decode_event, process_reliably
 
 if TYPE_CHECKING:
     import faust
@@ -93,30 +95,45 @@ async def _charge_once(
 async def process(
     screened: PaymentScreened, topics: PipelineTopics, resources: WorkerResources
 ) -> PaymentStatusChanged:
-    """Take one screened payment to its provider outcome; returns the last event sent."""
-    request = screened.request
-    now = datetime.now(UTC)
-    if screened.decision.action == FraudAction.BLOCK.value:
-        blocked = PaymentStatusChanged.first(
-            request,
-            PaymentStatus.FAILED,
-            now,
-            processed_at=now,
-            failure_code="fraud_blocked",
-            failure_message="The payment was blocked by risk checks.",
-            fraud_score=screened.decision.score,
-        )
-        await send_record(topics.payment_events, request.payment_id, blocked)
-        return blocked
+    """Take one screened payment to its provider outcome; returns the payment as it ends.
 
-    pending = PaymentStatusChanged.first(
-        request, PaymentStatus.PENDING, now, fraud_score=screened.decision.score
-    )
-    await send_record(topics.payment_events, request.payment_id, pending)
+    Every status change is a PostgreSQL transition (row lock, lifecycle table,
+    outbox) published right after commit. A replayed message finds the payment
+    already moved and the attempt journaled, so it re-publishes or inquires; it
+    never charges twice.
+    """
+    request = screened.request
+    pool = await resources.pool()
+    events = topics.payment_events
+    async with pool.acquire() as conn:
+        created = await payments.create_pending(conn, request, datetime.now(UTC))
+    await outbox.publish(events, pool, [created.outbox])
+    await outbox.publish_unpublished_for(events, pool, request.payment_id)
+    current = created.event
+    if current.status != PaymentStatus.PENDING.value:
+        return current  # cancelled while queued, or already processed by an earlier run
+
+    if screened.decision.action == FraudAction.BLOCK.value:
+        now = datetime.now(UTC)
+        async with pool.acquire() as conn:
+            blocked = await payments.transition(
+                conn,
+                request.payment_id,
+                Operation.SUBMIT,
+                Outcome.DECLINED,
+                now=now,
+                changes={
+                    "processed_at": now,
+                    "failure_code": "fraud_blocked",
+                    "failure_message": "The payment was blocked by risk checks.",
+                    "fraud_score": screened.decision.score,
+                },
+            )
+        await outbox.publish(events, pool, [blocked.outbox])
+        return blocked.event
 
     providers = await resources.providers()
     provider = providers[request.payment_method]
-    pool = await resources.pool()
     attempt_no = 1
     async with pool.acquire() as conn:
         attempt = await postgres.begin_attempt(
@@ -131,13 +148,15 @@ async def process(
     payment_processing_duration_seconds.labels(request.payment_method, provider.name).observe(
         time.perf_counter() - started
     )
+    now = datetime.now(UTC)
+    outcome, changes = charge_outcome(result, now, request.payment_method)
     async with pool.acquire() as conn:
         await postgres.finish_attempt(conn, request.payment_id, attempt_no, result)
-    outcome = after_charge(pending, result, datetime.now(UTC))
-    if outcome is None:
-        return pending
-    await send_record(topics.payment_events, request.payment_id, outcome)
-    return outcome
+        moved = await payments.transition(
+            conn, request.payment_id, Operation.PROVIDER_RESULT, outcome, now=now, changes=changes
+        )
+    await outbox.publish(events, pool, [moved.outbox])
+    return moved.event
 
 
 def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources) -> Any:
@@ -146,16 +165,14 @@ def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources)
     @app.agent(topics.payments_screened, name="route", concurrency=16)
     async def route(stream: faust.StreamT) -> None:
         async for event in acked_after_processing(stream):
-            try:
+
+            async def handle(event: faust.EventT = event) -> None:
                 screened = decode_event(event)
-            except SerializationError:
-                log.exception("undecodable screened payment skipped")
-                agent_events_total.labels("route", "undecodable").inc()
-                continue
-            if not isinstance(screened, PaymentScreened):
-                agent_events_total.labels("route", "wrong_type").inc()
-                continue
-            last = await process(screened, topics, resources)
-            agent_events_total.labels("route", last.status.lower()).inc()
+                if not isinstance(screened, PaymentScreened):
+                    raise SerializationError(f"expected PaymentScreened, got {type(screened)}")
+                last = await process(screened, topics, resources)
+                agent_events_total.labels("route", last.status.lower()).inc()
+
+            await process_reliably("route", event, handle, topics.dead_letters)
 
     return route

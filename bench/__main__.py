@@ -21,6 +21,7 @@ from bench.baselines import kafka_relay
 from bench.stats import Summary, summarize
 from ingress.auth import mint_token
 from settings import Settings, load_settings
+from sinks.db import create_pool
 from streams.runner import service_processes, wait_http_ok
 
 FINAL = ("SUCCESS", "FAILED")
@@ -33,7 +34,7 @@ async def _pipeline(settings: Settings, count: int, concurrency: int) -> tuple[S
     sent_at: dict[str, float] = {}
     accept_latency: list[float] = []
     gate = asyncio.Semaphore(concurrency)
-    pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=2)
+    pool = await create_pool(settings, min_size=1, max_size=2)
     connector = aiohttp.TCPConnector(limit=concurrency)
 
     async with aiohttp.ClientSession(connector=connector) as http:

@@ -88,6 +88,8 @@ class PaymentStatusChanged:
     failure_message: str | None = None
     fraud_score: int | None = None
     request_id: str | None = None
+    refunded_paisa: int = 0
+    operation: str | None = None
 
     @classmethod
     def first(

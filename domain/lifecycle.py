@@ -31,7 +31,8 @@ class Operation(StrEnum):
     """What happens to a payment."""
 
     SUBMIT = "submit"
-    """We sent the payment to a provider (CREATED -> PENDING)."""
+    """Accepted and queued for processing (-> PENDING); DECLINED when it could not be
+    queued (-> FAILED, nothing was sent to any provider)."""
     BLOCK = "block"
     """Risk checks blocked it before any provider saw it."""
     PROVIDER_RESULT = "provider_result"
@@ -73,6 +74,8 @@ _PROVIDER_OPEN: Final = {
 
 TRANSITIONS: Final[dict[tuple[S, Operation, Outcome], S]] = {
     (S.CREATED, Op.SUBMIT, Out.OK): S.PENDING,
+    (S.CREATED, Op.SUBMIT, Out.DECLINED): S.FAILED,
+    (S.PENDING, Op.SUBMIT, Out.DECLINED): S.FAILED,
     (S.CREATED, Op.BLOCK, Out.OK): S.FAILED,
     (S.CREATED, Op.CANCEL, Out.OK): S.CANCELLED,
     (S.CREATED, Op.EXPIRE, Out.OK): S.EXPIRED,

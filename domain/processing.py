@@ -1,4 +1,4 @@
-"""Pure decisions of the payment pipeline: what a provider's answer does to a payment.
+"""Pure decisions of the payment pipeline: what a provider's answer means for a payment.
 
 The agents call these with decoded events and write what they return; no IO here.
 """
@@ -6,13 +6,16 @@ The agents call these with decoded events and write what they return; no IO here
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from domain.events import PaymentRequested, PaymentStatusChanged
+from domain.events import PaymentRequested
+from domain.lifecycle import Outcome
 from domain.ports import ChargeRequest, ChargeResult, ProviderOutcome
-from domain.status import PaymentStatus
 
 PROVIDER_UNAVAILABLE = "provider_unavailable"
 """Failure code when no provider could be reached; certainly no money moved."""
+QUEUE_UNAVAILABLE = "queue_unavailable"
+"""Failure code when an accepted payment could not be queued; nothing was sent."""
 
 
 def charge_request(
@@ -31,48 +34,46 @@ def charge_request(
     )
 
 
-def after_charge(
-    current: PaymentStatusChanged, result: ChargeResult, now: datetime
-) -> PaymentStatusChanged | None:
-    """The status event a provider result causes, or ``None`` when the status stays.
+def charge_outcome(
+    result: ChargeResult, now: datetime, payment_method: str = "UPI"
+) -> tuple[Outcome, dict[str, Any]]:
+    """The lifecycle outcome of a provider result, and the columns it sets.
 
-    APPROVED -> SUCCESS; DECLINED -> FAILED with the provider's normalised code;
-    UNKNOWN -> UNKNOWN (resolved later by inquiry, never by charging again);
-    NOT_SENT -> FAILED ``provider_unavailable`` (nothing reached the provider);
-    PENDING -> no change yet.
+    APPROVED -> captured (rrn, approval code); DECLINED -> declined with the provider's
+    normalised code; NOT_SENT (after retries) -> declined ``provider_unavailable``,
+    since nothing reached a provider; UNKNOWN stays unknown (resolved by inquiry,
+    never by charging again); PENDING waits: for UPI it means a collect request sits
+    in the payer's app, i.e. the payment requires the payer's action (and expires at
+    ``expires_at`` if they never approve it).
     """
-    common = {"provider": result.provider, "external_txn_id": result.external_txn_id}
+    common: dict[str, Any] = {"provider": result.provider}
+    if result.external_txn_id:
+        common["external_txn_id"] = result.external_txn_id
     match result.outcome:
         case ProviderOutcome.APPROVED:
-            return current.next(
-                PaymentStatus.SUCCESS,
-                now,
-                processed_at=now,
-                rrn=result.rrn,
-                approval_code=result.approval_code,
+            return Outcome.CAPTURED, {
                 **common,
-            )
+                "processed_at": now,
+                "rrn": result.rrn,
+                "approval_code": result.approval_code,
+            }
         case ProviderOutcome.DECLINED:
-            return current.next(
-                PaymentStatus.FAILED,
-                now,
-                processed_at=now,
-                failure_code=result.decline_code or "declined",
-                failure_message=result.decline_message or "The payment was declined.",
+            return Outcome.DECLINED, {
                 **common,
-            )
-        case ProviderOutcome.UNKNOWN:
-            if current.status == PaymentStatus.UNKNOWN.value:
-                return None
-            return current.next(PaymentStatus.UNKNOWN, now, **common)
+                "processed_at": now,
+                "failure_code": result.decline_code or "declined",
+                "failure_message": result.decline_message or "The payment was declined.",
+            }
         case ProviderOutcome.NOT_SENT:
-            return current.next(
-                PaymentStatus.FAILED,
-                now,
-                processed_at=now,
-                failure_code=PROVIDER_UNAVAILABLE,
-                failure_message="The payment provider could not be reached; nothing was charged.",
-                provider=result.provider,
-            )
+            return Outcome.DECLINED, {
+                "provider": result.provider,
+                "processed_at": now,
+                "failure_code": PROVIDER_UNAVAILABLE,
+                "failure_message": "The payment provider could not be reached; nothing charged.",
+            }
+        case ProviderOutcome.UNKNOWN:
+            return Outcome.UNKNOWN, common
         case ProviderOutcome.PENDING:
-            return None
+            if payment_method == "UPI":
+                return Outcome.ACTION_REQUIRED, common
+            return Outcome.PENDING, common

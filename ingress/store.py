@@ -9,9 +9,9 @@ writes the created view to Redis under ``paystream:payment:<payment_id>`` (JSON,
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
@@ -19,9 +19,14 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from domain.events import PaymentRequested
+from domain.lifecycle import Operation, Outcome
+from domain.processing import QUEUE_UNAVAILABLE
 from domain.views import payment_view
 from ingress.errors import IngressError
 from settings import Settings
+from sinks import payments
+from sinks.db import pool_kwargs
 
 log = logging.getLogger("paystream.ingress.store")
 
@@ -52,24 +57,9 @@ def cache_ttl_s(settings: Settings) -> int:
     return settings.payment_expiry_s + CACHE_GRACE_S
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    for pg_type in ("json", "jsonb"):
-        await conn.set_type_codec(
-            pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
-
-
 def build_pool_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for ``asyncpg.create_pool`` (``min_size=0``: creating the pool does no IO)."""
-    return {
-        "dsn": settings.database_dsn,
-        "min_size": 0,
-        "max_size": settings.db_max_open_conns,
-        "ssl": settings.db_ssl_mode,
-        "timeout": QUERY_TIMEOUT_S,
-        "command_timeout": QUERY_TIMEOUT_S,
-        "init": _init_connection,
-    }
+    return pool_kwargs(settings)
 
 
 def build_redis(settings: Settings) -> aioredis.Redis:
@@ -139,6 +129,36 @@ class PaymentStore:
             )
             return False
         return True
+
+    async def create_pending(self, event: PaymentRequested, now: datetime) -> None:
+        """Store the accepted payment as PENDING with its status event (the outbox)."""
+        try:
+            async with self._pool.acquire(timeout=QUERY_TIMEOUT_S) as conn:
+                await payments.create_pending(conn, event, now)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise StoreUnavailableError(f"postgres: {type(exc).__name__}") from exc
+
+    async def mark_not_queued(self, payment_id: str, now: datetime) -> None:
+        """An accepted payment could not be queued: FAILED, nothing was sent (best effort)."""
+        try:
+            async with self._pool.acquire(timeout=QUERY_TIMEOUT_S) as conn:
+                await payments.transition(
+                    conn,
+                    payment_id,
+                    Operation.SUBMIT,
+                    Outcome.DECLINED,
+                    now=now,
+                    changes={
+                        "processed_at": now,
+                        "failure_code": QUEUE_UNAVAILABLE,
+                        "failure_message": "The payment could not be queued; nothing was charged.",
+                    },
+                )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            log.error(
+                "payment left PENDING after a failed enqueue",
+                extra={"payment_id": payment_id, "error": type(exc).__name__},
+            )
 
     async def ping_postgres(self) -> None:
         """Readiness: ``SELECT 1`` answers."""

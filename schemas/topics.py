@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    """A topic: its name, what its key is, the record schema of its values."""
+    """A topic: its name, what its key is, the record schema of its values (``""``: any)."""
 
     name: str
     key: str
@@ -28,10 +28,17 @@ class Topics:
     payments_screened: TopicSpec
     payment_events: TopicSpec
     webhooks: TopicSpec
+    dead_letters: TopicSpec
 
     def all(self) -> list[TopicSpec]:
         """Every topic, in flow order."""
-        return [self.payment_requests, self.payments_screened, self.payment_events, self.webhooks]
+        return [
+            self.payment_requests,
+            self.payments_screened,
+            self.payment_events,
+            self.webhooks,
+            self.dead_letters,
+        ]
 
 
 def build_topics(
@@ -62,5 +69,12 @@ def build_topics(
             "merchant_id",
             "paystream.WebhookEvent",
             "Merchant-facing events to deliver to webhook endpoints.",
+        ),
+        dead_letters=TopicSpec(
+            "payments.deadletter",
+            "the original key",
+            "",
+            "Messages an agent could not process: the original bytes and headers, plus"
+            " dlq-agent, dlq-topic, dlq-partition, dlq-offset and dlq-error headers.",
         ),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from settings import Settings
+from sinks.db import create_pool
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ async def apply_migrations(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR)
 
 
 async def _main(settings: Settings) -> list[str]:
-    pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=2)
+    pool = await create_pool(settings, min_size=1, max_size=2)
     try:
         return await apply_migrations(pool)
     finally:

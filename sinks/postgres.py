@@ -1,85 +1,15 @@
-"""PostgreSQL writers: the payment snapshot upsert and the provider-attempt journal.
+"""PostgreSQL: the provider-attempt journal, written before every provider call.
 
-Every write is idempotent. A payment row only moves forward: an event whose
-``sequence`` is not greater than the stored one changes nothing, so replays,
-duplicates and out-of-order deliveries are harmless.
+Payments themselves are written by :mod:`sinks.payments`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import asyncpg
 
-from domain.events import PaymentStatusChanged
 from domain.ports import ChargeResult, ProviderOutcome
-
-_UPSERT_PAYMENT = """
-INSERT INTO payments AS p (
-    payment_id, merchant_id, user_id, status, sequence, amount_paisa, fees_paisa, currency,
-    payment_method, payment_details, description, callback_url, metadata, provider,
-    external_txn_id, rrn, approval_code, failure_code, failure_message, fraud_score,
-    request_id, created_at, expires_at, processed_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13::jsonb, $14, $15, $16,
-        $17, $18, $19, $20, $21, $22, $23, $24, now())
-ON CONFLICT (payment_id) DO UPDATE SET
-    status = EXCLUDED.status, sequence = EXCLUDED.sequence, fees_paisa = EXCLUDED.fees_paisa,
-    provider = EXCLUDED.provider, external_txn_id = EXCLUDED.external_txn_id,
-    rrn = EXCLUDED.rrn, approval_code = EXCLUDED.approval_code,
-    failure_code = EXCLUDED.failure_code, failure_message = EXCLUDED.failure_message,
-    fraud_score = EXCLUDED.fraud_score, processed_at = EXCLUDED.processed_at, updated_at = now()
-WHERE p.sequence < EXCLUDED.sequence
-RETURNING p.payment_id
-"""
-
-_INSERT_HISTORY = """
-INSERT INTO payment_status_history (payment_id, sequence, status, previous_status, occurred_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (payment_id, sequence) DO NOTHING
-"""
-
-
-async def apply_status_change(conn: asyncpg.Connection, event: PaymentStatusChanged) -> bool:
-    """Upsert the payment snapshot and record the change; True if it moved the row forward."""
-    async with conn.transaction():
-        moved = await conn.fetchval(
-            _UPSERT_PAYMENT,
-            event.payment_id,
-            event.merchant_id,
-            event.user_id,
-            event.status,
-            event.sequence,
-            event.amount_paisa,
-            event.fees_paisa,
-            event.currency,
-            event.payment_method,
-            json.dumps(event.payment_details),
-            event.description,
-            event.callback_url,
-            json.dumps(event.metadata),
-            event.provider,
-            event.external_txn_id,
-            event.rrn,
-            event.approval_code,
-            event.failure_code,
-            event.failure_message,
-            event.fraud_score,
-            event.request_id,
-            event.created_at,
-            event.expires_at,
-            event.processed_at,
-        )
-        await conn.execute(
-            _INSERT_HISTORY,
-            event.payment_id,
-            event.sequence,
-            event.status,
-            event.previous_status,
-            event.occurred_at,
-        )
-    return moved is not None
-
 
 FINAL_ATTEMPT_OUTCOMES = frozenset({ProviderOutcome.APPROVED.value, ProviderOutcome.DECLINED.value})
 

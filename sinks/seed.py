@@ -1,9 +1,9 @@
 """``paystream db-seed``: sample payments for a demo merchant, through the real pipeline.
 
-Seeding writes no rows directly: it puts sample payment requests on
-``payments.requests`` exactly as the ingress does, so the running workers take them
-through screening, the sandbox provider and the sink like any other payment (the
-rows appear once ``make run`` is up). It prints a token for the demo merchant.
+Seeding does exactly what the ingress does for each sample: stores the payment as
+PENDING in PostgreSQL and puts its request on ``payments.requests``, so the running
+workers take it through screening and the sandbox provider like any other payment
+(the outcomes appear once ``make run`` is up). It prints a token for the demo merchant.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from ingress.producer import PaymentProducer
 from schemas.records import encode
 from schemas.topics import build_topics
 from settings import Settings
+from sinks import payments
+from sinks.db import create_pool
 
 DEMO_MERCHANT_ID = "123e4567-e89b-12d3-a456-426614174001"
 SAMPLES = [
@@ -31,6 +33,7 @@ SAMPLES = [
 async def _seed(settings: Settings) -> list[str]:
     producer = PaymentProducer(settings)
     await producer.start()
+    pool = await create_pool(settings, min_size=1, max_size=2)
     topic = build_topics(settings.kafka_topic_payments, settings.kafka_topic_webhooks)
     ids: list[str] = []
     try:
@@ -54,11 +57,14 @@ async def _seed(settings: Settings) -> list[str]:
                 now=datetime.now(UTC),
                 expiry_s=settings.payment_expiry_s,
             )
+            async with pool.acquire() as conn:  # PostgreSQL first, as the ingress does
+                await payments.create_pending(conn, event, event.created_at)
             body, headers = encode(event)
             await producer.send(topic.payment_requests.name, event.payment_id, body, headers)
             ids.append(event.payment_id)
     finally:
         await producer.stop()
+        await pool.close()
     return ids
 
 

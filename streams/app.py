@@ -26,6 +26,7 @@ class PipelineTopics:
     payments_screened: faust.TopicT
     payment_events: faust.TopicT
     webhooks: faust.TopicT
+    dead_letters: faust.TopicT
 
 
 def _topic(app: faust.App, spec: TopicSpec, partitions: int) -> faust.TopicT:
@@ -45,6 +46,7 @@ def build_pipeline_topics(app: faust.App, registry: Topics, partitions: int) -> 
         payments_screened=_topic(app, registry.payments_screened, partitions),
         payment_events=_topic(app, registry.payment_events, partitions),
         webhooks=_topic(app, registry.webhooks, partitions),
+        dead_letters=_topic(app, registry.dead_letters, partitions),
     )
 
 
@@ -85,9 +87,10 @@ def create_app(settings: Settings) -> faust.App:
     )
     resources = app.resources = WorkerResources(settings)
 
-    from agents import fraud, persist, route
+    from agents import fraud, janitor, notify, route
 
     fraud.register(app, topics)
     route.register(app, topics, resources)
-    persist.register(app, topics, resources)
+    notify.register(app, topics)
+    janitor.register(app, topics, resources)
     return app

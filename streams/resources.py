@@ -18,6 +18,7 @@ from mode import Service
 
 from domain.ports import PaymentProvider
 from settings import Settings
+from sinks.db import create_pool
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,7 @@ class WorkerResources(Service):
                 if self._pool is None:
                     from sinks.migrate import apply_migrations
 
-                    pool = await asyncpg.create_pool(
-                        self.settings.database_dsn,
-                        min_size=1,
-                        max_size=self.settings.db_max_open_conns,
-                    )
+                    pool = await create_pool(self.settings, min_size=1)
                     await apply_migrations(pool)
                     self._pool = pool
         return self._pool

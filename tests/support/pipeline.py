@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,7 @@ async def create_payment(
         "description": "Payment for order #12345",
         "metadata": {"order_id": "12345"},
     }
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
     async with http.post(f"{api}/api/v1/payments", json=body, headers=headers) as response:
         payload = await response.json()
         assert response.status == 201, payload

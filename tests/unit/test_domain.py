@@ -10,9 +10,10 @@ import pytest
 from domain.errors import RequestError
 from domain.events import PaymentRequested, PaymentStatusChanged
 from domain.ids import attempt_idempotency_key, event_id, is_payment_id, new_payment_id
+from domain.lifecycle import Outcome
 from domain.money import MAX_AMOUNT_PAISA, format_major, parse_amount_paisa, parse_currency
 from domain.ports import ChargeResult, ProviderOutcome
-from domain.processing import PROVIDER_UNAVAILABLE, after_charge, charge_request
+from domain.processing import PROVIDER_UNAVAILABLE, charge_outcome, charge_request
 from domain.status import PaymentStatus
 from domain.upi import intent_link, parse_vpa
 from domain.views import payment_view
@@ -134,37 +135,44 @@ def test_first_event_is_sequence_one_from_created() -> None:
     assert charge_request(REQUEST, 1, "PAY_X-a1").amount_paisa == 10_000
 
 
-def test_approved_becomes_success_with_gateway_details() -> None:
+def test_approved_is_captured_with_gateway_details() -> None:
     result = ChargeResult(
         ProviderOutcome.APPROVED, "upi_core", "TXN1", rrn="123456789012", approval_code="123456"
     )
-    success = after_charge(PENDING, result, NOW)
-    assert success is not None
-    assert (success.status, success.sequence, success.previous_status) == ("SUCCESS", 2, "PENDING")
-    assert (success.external_txn_id, success.rrn, success.approval_code) == (
-        "TXN1",
-        "123456789012",
-        "123456",
-    )
-    assert success.processed_at == NOW
+    outcome, changes = charge_outcome(result, NOW)
+    assert outcome is Outcome.CAPTURED
+    assert changes == {
+        "provider": "upi_core",
+        "external_txn_id": "TXN1",
+        "processed_at": NOW,
+        "rrn": "123456789012",
+        "approval_code": "123456",
+    }
 
 
-def test_declined_becomes_failed_with_the_decline_code() -> None:
+def test_declined_carries_the_decline_code() -> None:
     result = ChargeResult(ProviderOutcome.DECLINED, "upi_core", decline_code="U30")
-    failed = after_charge(PENDING, result, NOW)
-    assert failed is not None and failed.status == "FAILED" and failed.failure_code == "U30"
+    outcome, changes = charge_outcome(result, NOW)
+    assert outcome is Outcome.DECLINED
+    assert changes["failure_code"] == "U30"
 
 
-def test_unknown_outcome_is_kept_apart_and_not_repeated() -> None:
-    unknown = after_charge(PENDING, ChargeResult(ProviderOutcome.UNKNOWN, "upi_core"), NOW)
-    assert unknown is not None and unknown.status == "UNKNOWN"
-    assert after_charge(unknown, ChargeResult(ProviderOutcome.UNKNOWN, "upi_core"), NOW) is None
+def test_unknown_outcome_is_kept_apart() -> None:
+    outcome, changes = charge_outcome(ChargeResult(ProviderOutcome.UNKNOWN, "upi_core"), NOW)
+    assert outcome is Outcome.UNKNOWN
+    assert "failure_code" not in changes
 
 
-def test_not_sent_fails_as_provider_unavailable_and_pending_waits() -> None:
-    failed = after_charge(PENDING, ChargeResult(ProviderOutcome.NOT_SENT, "upi_core"), NOW)
-    assert failed is not None and failed.failure_code == PROVIDER_UNAVAILABLE
-    assert after_charge(PENDING, ChargeResult(ProviderOutcome.PENDING, "upi_core"), NOW) is None
+def test_not_sent_fails_as_provider_unavailable() -> None:
+    outcome, changes = charge_outcome(ChargeResult(ProviderOutcome.NOT_SENT, "upi_core"), NOW)
+    assert outcome is Outcome.DECLINED
+    assert changes["failure_code"] == PROVIDER_UNAVAILABLE
+
+
+def test_a_pending_upi_collect_waits_for_the_payer() -> None:
+    pending = ChargeResult(ProviderOutcome.PENDING, "upi_core")
+    assert charge_outcome(pending, NOW, "UPI")[0] is Outcome.ACTION_REQUIRED
+    assert charge_outcome(pending, NOW, "CARD")[0] is Outcome.PENDING
 
 
 def test_terminal_statuses() -> None:
