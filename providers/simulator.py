@@ -33,9 +33,33 @@ UPI Core sandbox (``/upi``), the contract in :mod:`providers.upi_core`:
 * ``GET /upi/v1/status/{idempotency_key}`` -> the recorded answer, ``PENDING`` while
   the collect is still in flight, or 404 ``{"status": "NOT_FOUND"}``.
 
+UPI Core refunds (same sandbox):
+
+* ``POST /upi/v1/refunds`` ``{merchant_ref (our refund id), payment_ref (the original
+  collect's merchant_ref), original_txn_id, idempotency_key, amount_paisa, currency,
+  reason}`` answers 200 ``{status: SUCCESS|FAILED, refund_txn_id, merchant_ref,
+  payment_ref, original_txn_id, idempotency_key, amount_paisa, currency, error_code,
+  error_message}``; 400 on a bad body. Idempotent exactly like collects (in flight
+  from acceptance, replayed afterwards; the same key with any other field -> 422).
+* The sandbox is the refund oracle too. When a refund is processed (after the
+  latency) it is FAILED with an ``error_code`` from :data:`UPI_REFUND_ERRORS` if
+  ``ORIGINAL_NOT_FOUND`` (no collect with that ``payment_ref`` and ``txn_id``),
+  ``ORIGINAL_NOT_SUCCESS`` (that collect did not succeed), ``REFUND_EXCEEDS`` (the
+  processed refunds of that collect plus this one would exceed its amount; checked
+  and recorded atomically, so concurrent refunds cannot over-refund either).
+* Deterministic test hook: ``reason: "sandbox:fail"`` -> FAILED ``REFUND_DECLINED``
+  (an otherwise valid refund the bank declines). Otherwise the knobs apply as for
+  collects: ``failure_rate`` -> FAILED ``REFUND_DECLINED``, ``timeout_rate`` -> sleep
+  ``timeout_sleep_ms`` before processing, ``drop_after_charge_rate`` -> recorded, then
+  the connection is closed without an answer.
+* ``GET /upi/v1/refunds/{idempotency_key}`` -> the recorded answer, ``PENDING`` while
+  in flight, or 404 ``{"status": "NOT_FOUND"}``.
+
 Control routes (tests and operators only): ``GET /sim/ledger`` -> every recorded
 request and ``charges_per_merchant_ref`` (SUCCESS entries only: the double-charge
-oracle, which must never exceed 1 per payment); ``POST /sim/reset`` -> empty ledger,
+oracle, which must never exceed 1 per payment), ``refunds`` (every recorded refund)
+and ``refunded_per_merchant_ref`` ({payment_ref: paisa refunded}, SUCCESS refunds
+only: the over-refund oracle, never above the charged amount); ``POST /sim/reset`` -> empty ledger,
 in-flight collects cancelled, startup config and seed restored; ``GET|POST
 /sim/config`` -> read or change the knobs (partial JSON; a ``seed`` reseeds).
 
@@ -68,9 +92,12 @@ from settings import Settings, load_settings
 from sinks.logs import configure_logging
 
 __all__ = [
+    "REFUND_FAIL_REASON",
     "SANDBOXES",
     "UPI_DECLINES",
+    "UPI_REFUND_ERRORS",
     "LedgerEntry",
+    "RefundEntry",
     "SimulatorConfig",
     "SimulatorState",
     "create_simulator_app",
@@ -95,6 +122,16 @@ UPI_DECLINES: Final[Mapping[str, str]] = {
 }
 """The NPCI response codes the sandbox sends on FAILED (its vocabulary)."""
 _DEFAULT_FAILURE_CODE: Final = "U30"
+UPI_REFUND_ERRORS: Final[Mapping[str, str]] = {
+    "ORIGINAL_NOT_FOUND": "Original transaction not found",
+    "ORIGINAL_NOT_SUCCESS": "Original transaction was not successful",
+    "REFUND_EXCEEDS": "Refund amount exceeds the refundable amount of the original",
+    "REFUND_DECLINED": "Refund declined by the remitter bank",
+}
+"""The error codes the sandbox sends on a FAILED refund (its vocabulary)."""
+REFUND_FAIL_REASON: Final = "sandbox:fail"
+"""A refund ``reason`` that makes the sandbox decline it with ``REFUND_DECLINED``."""
+_MAX_REASON_CHARS: Final = 100
 _VPA: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}@[A-Za-z][A-Za-z0-9.-]{1,63}$")
 _KEY: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_AMOUNT_PAISA: Final = 1_000_000_000
@@ -117,11 +154,13 @@ class SimulatorConfig:
     latency_jitter_ms: int = 0
     """Up to this much extra, uniformly random, processing time."""
     failure_rate: float = 0.0
-    """Probability that an ordinary VPA is declined (random code from UPI_DECLINES)."""
+    """Probability that an ordinary VPA is declined (random code from UPI_DECLINES), and
+    that a valid refund is declined (``REFUND_DECLINED``)."""
     timeout_rate: float = 0.0
     """Probability that an ordinary VPA behaves like ``timeout@upi``."""
     drop_after_charge_rate: float = 0.0
-    """Probability that a fresh request is recorded and then answered by a closed connection."""
+    """Probability that a fresh request (collect or refund) is recorded and then answered
+    by a closed connection."""
     timeout_sleep_ms: int = 30_000
     """How long the timeout behaviour sleeps before charging."""
     seed: int | None = None
@@ -222,10 +261,70 @@ class LedgerEntry:
 
 
 @dataclass(slots=True)
+class RefundEntry:
+    """One refund a sandbox processed, and the answer it gave (replayed on repeats)."""
+
+    provider: str
+    idempotency_key: str
+    merchant_ref: str
+    payment_ref: str
+    original_txn_id: str
+    amount_paisa: int
+    currency: str
+    reason: str
+    status: str
+    refund_txn_id: str
+    recorded_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+    fingerprint: tuple[Any, ...] = field(default=(), repr=False)
+
+    @property
+    def refunded(self) -> bool:
+        """True when money went back (counts towards the over-refund oracle)."""
+        return self.status == "SUCCESS"
+
+    def answer(self) -> dict[str, Any]:
+        """The provider's response body for this refund."""
+        body: dict[str, Any] = {
+            "status": self.status,
+            "refund_txn_id": self.refund_txn_id,
+            "merchant_ref": self.merchant_ref,
+            "payment_ref": self.payment_ref,
+            "original_txn_id": self.original_txn_id,
+            "idempotency_key": self.idempotency_key,
+            "amount_paisa": self.amount_paisa,
+            "currency": self.currency,
+        }
+        if self.status == "FAILED":
+            body["error_code"] = self.error_code
+            body["error_message"] = self.error_message
+        return body
+
+    def as_json(self) -> dict[str, Any]:
+        """The ledger view of this refund."""
+        return {
+            "provider": self.provider,
+            "idempotency_key": self.idempotency_key,
+            "merchant_ref": self.merchant_ref,
+            "payment_ref": self.payment_ref,
+            "original_txn_id": self.original_txn_id,
+            "amount_paisa": self.amount_paisa,
+            "currency": self.currency,
+            "reason": self.reason,
+            "status": self.status,
+            "refund_txn_id": self.refund_txn_id,
+            "error_code": self.error_code,
+            "recorded_at": self.recorded_at.isoformat(),
+            "refunded_at": self.recorded_at.isoformat() if self.refunded else None,
+        }
+
+
+@dataclass(slots=True)
 class _InFlight:
     fingerprint: tuple[Any, ...]
     merchant_ref: str
-    task: asyncio.Task[LedgerEntry]
+    task: asyncio.Task[Any]
 
 
 class SimulatorState:
@@ -237,6 +336,8 @@ class SimulatorState:
         self.rng = random.Random(config.seed)  # noqa: S311 (a simulator, not security)
         self.entries: dict[tuple[str, str], LedgerEntry] = {}
         self.in_flight: dict[tuple[str, str], _InFlight] = {}
+        self.refunds: dict[tuple[str, str], RefundEntry] = {}
+        self.refunds_in_flight: dict[tuple[str, str], _InFlight] = {}
 
     def configure(self, changes: Mapping[str, Any]) -> SimulatorConfig:
         """Apply knob changes; a ``seed`` among them reseeds the random source."""
@@ -249,27 +350,50 @@ class SimulatorState:
         """Forget everything: cancel in-flight requests, empty the ledger, restore the config."""
         self.cancel_in_flight()
         self.entries.clear()
+        self.refunds.clear()
         self.config = self.initial_config
         self.rng.seed(self.config.seed)
 
     def cancel_in_flight(self) -> None:
         """Cancel requests still being processed (they are then never charged)."""
-        for flight in self.in_flight.values():
+        for flight in [*self.in_flight.values(), *self.refunds_in_flight.values()]:
             flight.task.cancel()
         self.in_flight.clear()
+        self.refunds_in_flight.clear()
+
+    def refunded_paisa(self, provider: str, payment_ref: str, original_txn_id: str) -> int:
+        """Paisa already refunded (SUCCESS refunds) against one original collect."""
+        return sum(
+            entry.amount_paisa
+            for entry in self.refunds.values()
+            if entry.refunded
+            and (entry.provider, entry.payment_ref, entry.original_txn_id)
+            == (provider, payment_ref, original_txn_id)
+        )
 
     def ledger(self) -> dict[str, Any]:
-        """The ledger view: every entry, and charges counted per merchant_ref."""
+        """The ledger view: every entry and refund, charges counted and paisa refunded
+        per merchant_ref (the oracles)."""
         entries = sorted(self.entries.values(), key=lambda e: e.recorded_at)
         per_ref: dict[str, int] = {}
         for entry in entries:
             if entry.charged:
                 per_ref[entry.merchant_ref] = per_ref.get(entry.merchant_ref, 0) + 1
+        refunds = sorted(self.refunds.values(), key=lambda r: r.recorded_at)
+        refunded: dict[str, int] = {}
+        for refund in refunds:
+            if refund.refunded:
+                refunded[refund.payment_ref] = (
+                    refunded.get(refund.payment_ref, 0) + refund.amount_paisa
+                )
         return {
             "entries": [entry.as_json() for entry in entries],
             "charges_per_merchant_ref": per_ref,
             "charge_count": sum(per_ref.values()),
             "in_flight": sorted(key for _, key in self.in_flight),
+            "refunds": [refund.as_json() for refund in refunds],
+            "refunded_per_merchant_ref": refunded,
+            "refunds_in_flight": sorted(key for _, key in self.refunds_in_flight),
         }
 
 
@@ -316,17 +440,18 @@ class _Collect:
         return (self.merchant_ref, self.amount_paisa, self.currency, self.payer_vpa)
 
 
-def _parse_collect(body: Mapping[str, Any]) -> _Collect:
-    def text(name: str, pattern: re.Pattern[str] | None = None, max_len: int = 64) -> str:
-        value = body.get(name)
-        if not isinstance(value, str) or not value or len(value) > max_len:
-            raise _InvalidFieldError(
-                name, f"{name} must be a non-empty string of at most {max_len}"
-            )
-        if pattern is not None and not pattern.fullmatch(value):
-            raise _InvalidFieldError(name, f"{name} has an invalid format")
-        return value
+def _text_field(
+    body: Mapping[str, Any], name: str, pattern: re.Pattern[str] | None = None, max_len: int = 64
+) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise _InvalidFieldError(name, f"{name} must be a non-empty string of at most {max_len}")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise _InvalidFieldError(name, f"{name} has an invalid format")
+    return value
 
+
+def _parse_collect(body: Mapping[str, Any]) -> _Collect:
     amount = body.get("amount_paisa")
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise _InvalidFieldError("amount_paisa", "amount_paisa must be an integer number of paisa")
@@ -338,11 +463,11 @@ def _parse_collect(body: Mapping[str, Any]) -> _Collect:
     if not isinstance(note, str) or len(note) > _MAX_NOTE_CHARS:
         raise _InvalidFieldError("note", f"note must be a string of at most {_MAX_NOTE_CHARS}")
     return _Collect(
-        merchant_ref=text("merchant_ref"),
-        idempotency_key=text("idempotency_key", _KEY, 128),
+        merchant_ref=_text_field(body, "merchant_ref"),
+        idempotency_key=_text_field(body, "idempotency_key", _KEY, 128),
         amount_paisa=amount,
         currency="INR",
-        payer_vpa=text("payer_vpa", _VPA, 320).lower(),
+        payer_vpa=_text_field(body, "payer_vpa", _VPA, 320).lower(),
         note=note,
     )
 
@@ -470,7 +595,13 @@ async def _upi_collect(request: web.Request) -> web.StreamResponse:
         state.in_flight[key] = flight
     elif flight.fingerprint != order.fingerprint:
         return _conflict()
+    return await _answer_when_processed(request, flight, drop=drop, key=order.idempotency_key)
 
+
+async def _answer_when_processed(
+    request: web.Request, flight: _InFlight, *, drop: bool, key: str
+) -> web.StreamResponse:
+    """Wait for the provider's processing of ``flight``, then answer (or drop the socket)."""
     try:
         # Shielded: a client that hangs up does not stop the provider's processing.
         entry = await asyncio.shield(flight.task)
@@ -482,7 +613,7 @@ async def _upi_collect(request: web.Request) -> web.StreamResponse:
     if drop:
         logger.info(
             "sandbox dropping connection after recording",
-            extra={"provider": UPI_PROVIDER, "idempotency_key": order.idempotency_key},
+            extra={"provider": UPI_PROVIDER, "idempotency_key": key},
         )
         if request.transport is not None:
             request.transport.abort()
@@ -511,11 +642,213 @@ async def _upi_status(request: web.Request) -> web.Response:
     )
 
 
+# --------------------------------------------------------------------------- UPI Core refunds
+
+
+@dataclass(frozen=True, slots=True)
+class _Refund:
+    merchant_ref: str
+    payment_ref: str
+    original_txn_id: str
+    idempotency_key: str
+    amount_paisa: int
+    currency: str
+    reason: str
+
+    @property
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (
+            self.merchant_ref,
+            self.payment_ref,
+            self.original_txn_id,
+            self.amount_paisa,
+            self.currency,
+            self.reason,
+        )
+
+
+def _parse_refund(body: Mapping[str, Any]) -> _Refund:
+    amount = body.get("amount_paisa")
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise _InvalidFieldError("amount_paisa", "amount_paisa must be an integer number of paisa")
+    if not 1 <= amount <= _MAX_AMOUNT_PAISA:
+        raise _InvalidFieldError("amount_paisa", f"amount_paisa must be in 1..{_MAX_AMOUNT_PAISA}")
+    if body.get("currency") != "INR":
+        raise _InvalidFieldError("currency", "currency must be INR")
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > _MAX_REASON_CHARS:
+        raise _InvalidFieldError(
+            "reason", f"reason must be a string of at most {_MAX_REASON_CHARS}"
+        )
+    return _Refund(
+        merchant_ref=_text_field(body, "merchant_ref"),
+        payment_ref=_text_field(body, "payment_ref"),
+        original_txn_id=_text_field(body, "original_txn_id"),
+        idempotency_key=_text_field(body, "idempotency_key", _KEY, 128),
+        amount_paisa=amount,
+        currency="INR",
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _RefundPlan:
+    delay_s: float
+    declined: bool
+    drop: bool
+    refund_txn_id: str
+
+
+def _plan_refund(order: _Refund, config: SimulatorConfig, rng: random.Random) -> _RefundPlan:
+    """Decide how a fresh refund goes (the oracle checks come at processing time).
+    Always draws the same rolls, in the same order, so a seed reproduces a run."""
+    timeout_roll, failure_roll, drop_roll, jitter_roll = (rng.random() for _ in range(4))
+    refund_txn_id = f"UPR{rng.getrandbits(64):016X}"
+    delay_s = (config.latency_ms + jitter_roll * config.latency_jitter_ms) / 1000
+    if timeout_roll < config.timeout_rate:
+        delay_s = config.timeout_sleep_ms / 1000
+    return _RefundPlan(
+        delay_s=delay_s,
+        declined=order.reason == REFUND_FAIL_REASON or failure_roll < config.failure_rate,
+        drop=drop_roll < config.drop_after_charge_rate,
+        refund_txn_id=refund_txn_id,
+    )
+
+
+def _refund_verdict(state: SimulatorState, order: _Refund, plan: _RefundPlan) -> str | None:
+    """The error code this refund fails with, or ``None`` when it is processed.
+
+    Runs with no ``await`` between this check and recording the refund, so refunds
+    processed concurrently still never exceed the original amount.
+    """
+    original = next(
+        (
+            entry
+            for entry in state.entries.values()
+            if entry.provider == UPI_PROVIDER
+            and entry.merchant_ref == order.payment_ref
+            and entry.txn_id == order.original_txn_id
+        ),
+        None,
+    )
+    if original is None:
+        return "ORIGINAL_NOT_FOUND"
+    if not original.charged:
+        return "ORIGINAL_NOT_SUCCESS"
+    already = state.refunded_paisa(UPI_PROVIDER, order.payment_ref, order.original_txn_id)
+    if already + order.amount_paisa > original.amount_paisa:
+        return "REFUND_EXCEEDS"
+    if plan.declined:
+        return "REFUND_DECLINED"
+    return None
+
+
+async def _process_refund(
+    state: SimulatorState, key: tuple[str, str], order: _Refund, plan: _RefundPlan
+) -> RefundEntry:
+    """The provider's own refund processing: wait, check against the ledger, record."""
+    try:
+        await asyncio.sleep(plan.delay_s)
+        error_code = _refund_verdict(state, order, plan)
+        entry = RefundEntry(
+            provider=UPI_PROVIDER,
+            idempotency_key=order.idempotency_key,
+            merchant_ref=order.merchant_ref,
+            payment_ref=order.payment_ref,
+            original_txn_id=order.original_txn_id,
+            amount_paisa=order.amount_paisa,
+            currency=order.currency,
+            reason=order.reason,
+            status="SUCCESS" if error_code is None else "FAILED",
+            refund_txn_id=plan.refund_txn_id,
+            recorded_at=datetime.now(UTC),
+            error_code=error_code,
+            error_message=UPI_REFUND_ERRORS.get(error_code or ""),
+            fingerprint=order.fingerprint,
+        )
+        state.refunds[key] = entry
+        logger.info(
+            "sandbox recorded refund",
+            extra={
+                "provider": UPI_PROVIDER,
+                "payment_id": order.payment_ref,
+                "refund_id": order.merchant_ref,
+                "idempotency_key": order.idempotency_key,
+                "status": entry.status,
+                "error_code": error_code,
+            },
+        )
+        return entry
+    finally:
+        flight = state.refunds_in_flight.get(key)
+        if flight is not None and flight.task is asyncio.current_task():
+            del state.refunds_in_flight[key]
+
+
+def _refund_conflict() -> web.Response:
+    return _error(
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotency_key was already used for a different refund",
+        "idempotency_key",
+    )
+
+
+async def _upi_refund(request: web.Request) -> web.StreamResponse:
+    state = request.config_dict[STATE]
+    try:
+        order = _parse_refund(await _json_object(request))
+    except _InvalidFieldError as exc:
+        return _error(400, "INVALID_REQUEST", exc.message, exc.field_name)
+    key = (UPI_PROVIDER, order.idempotency_key)
+
+    recorded = state.refunds.get(key)
+    if recorded is not None:
+        if recorded.fingerprint != order.fingerprint:
+            return _refund_conflict()
+        return web.json_response(recorded.answer())
+
+    flight = state.refunds_in_flight.get(key)
+    drop = False
+    if flight is None:
+        plan = _plan_refund(order, state.config, state.rng)
+        drop = plan.drop
+        task = asyncio.create_task(_process_refund(state, key, order, plan))
+        flight = _InFlight(order.fingerprint, order.merchant_ref, task)
+        state.refunds_in_flight[key] = flight
+    elif flight.fingerprint != order.fingerprint:
+        return _refund_conflict()
+    return await _answer_when_processed(request, flight, drop=drop, key=order.idempotency_key)
+
+
+async def _upi_refund_status(request: web.Request) -> web.Response:
+    state = request.config_dict[STATE]
+    idempotency_key = request.match_info["idempotency_key"]
+    key = (UPI_PROVIDER, idempotency_key)
+    recorded = state.refunds.get(key)
+    if recorded is not None:
+        return web.json_response(recorded.answer())
+    flight = state.refunds_in_flight.get(key)
+    if flight is not None:
+        return web.json_response(
+            {
+                "status": "PENDING",
+                "merchant_ref": flight.merchant_ref,
+                "idempotency_key": idempotency_key,
+            }
+        )
+    return web.json_response(
+        {"status": "NOT_FOUND", "idempotency_key": idempotency_key}, status=404
+    )
+
+
 def create_upi_sandbox() -> web.Application:
     """The UPI Core sandbox, mounted under ``/upi`` (uses the root app's state)."""
     app = web.Application()
     app.router.add_post("/v1/collect", _upi_collect)
     app.router.add_get("/v1/status/{idempotency_key}", _upi_status)
+    app.router.add_post("/v1/refunds", _upi_refund)
+    app.router.add_get("/v1/refunds/{idempotency_key}", _upi_refund_status)
     return app
 
 

@@ -23,6 +23,24 @@ Mapping (closed; anything not listed is ``UNKNOWN``): ``SUCCESS`` -> ``APPROVED`
 ``DECLINED`` (``provider_rejected_request``), 404 ``NOT_FOUND`` on a status inquiry
 -> ``NOT_SENT``. A ``SUCCESS`` without a ``txn_id``, or an answer naming another
 idempotency key or merchant ref, is garbled and therefore ``UNKNOWN``.
+
+Refunds. ``POST {base}/upi/v1/refunds`` with ``{merchant_ref (our refund_id),
+payment_ref (the payment id), original_txn_id, idempotency_key, amount_paisa,
+currency, reason}`` answers 200 with ``{status: SUCCESS|FAILED|PENDING,
+refund_txn_id, merchant_ref, payment_ref, original_txn_id, idempotency_key,
+amount_paisa, currency, error_code, error_message}``, 400 on an invalid body, 422
+when the key was used for another refund; idempotent like collects. ``GET
+{base}/upi/v1/refunds/{idempotency_key}`` is the refund status inquiry (404
+``NOT_FOUND`` when never received).
+
+Refund mapping (closed; anything not listed is ``UNKNOWN``): ``SUCCESS`` with a
+``refund_txn_id`` -> ``PROCESSED``; ``FAILED`` -> ``FAILED`` with the code normalised
+through :data:`REFUND_FAILURE_CODES` (unlisted -> ``provider_refund_failed``);
+``PENDING`` -> ``PENDING``; 400 -> ``FAILED`` (``provider_rejected_request``); 404
+``NOT_FOUND`` on a refund status inquiry -> ``NOT_SENT``; 422 and every other status
+-> ``UNKNOWN``. An answer naming another idempotency key, refund id, payment or amount
+is garbled: ``UNKNOWN``. Transport failures follow :mod:`providers.http`: connect
+refused -> ``NOT_SENT``, timeout or reset after sending -> ``UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -36,7 +54,14 @@ from urllib.parse import quote
 
 import aiohttp
 
-from domain.ports import ChargeRequest, ChargeResult, ProviderOutcome
+from domain.ports import (
+    ChargeRequest,
+    ChargeResult,
+    ProviderOutcome,
+    RefundOutcome,
+    RefundRequest,
+    RefundResult,
+)
 from providers.errors import ProviderError, ProviderRequestError
 from providers.http import execute
 
@@ -44,27 +69,43 @@ __all__ = [
     "COLLECT_PATH",
     "DECLINE_CODES",
     "GENERIC_DECLINE",
+    "GENERIC_REFUND_FAILURE",
     "HEALTH_PATH",
+    "MAX_REFUND_REASON_CHARS",
     "PROVIDER_NAME",
+    "REFUND_FAILURE_CODES",
+    "REFUND_PATH",
+    "REFUND_STATUS_PATH",
+    "REJECTED_REFUND",
     "REJECTED_REQUEST",
     "STATUS_PATH",
     "Decline",
+    "RefundFailure",
     "UpiCoreProvider",
     "UpiStatus",
     "build_collect_request",
+    "build_refund_request",
+    "map_refund_response",
+    "map_refund_status_response",
     "map_response",
     "map_status_response",
+    "refund_result_from_error",
     "result_from_error",
 ]
 
 PROVIDER_NAME: Final = "upi_core"
 COLLECT_PATH: Final = "/upi/v1/collect"
 STATUS_PATH: Final = "/upi/v1/status/{idempotency_key}"
+REFUND_PATH: Final = "/upi/v1/refunds"
+REFUND_STATUS_PATH: Final = "/upi/v1/refunds/{idempotency_key}"
 HEALTH_PATH: Final = "/health"
 HEALTH_TIMEOUT_S: Final = 1.0
 MAX_NOTE_CHARS: Final = 50
 """UPI carries at most 50 characters of remark (``tn``)."""
+MAX_REFUND_REASON_CHARS: Final = 100
+"""UPI Core accepts at most 100 characters of refund reason."""
 _MAX_RAW_STATUS_CHARS: Final = 64
+_MAX_REFUND_CODE_CHARS: Final = 32
 
 
 class UpiStatus(StrEnum):
@@ -118,6 +159,44 @@ REJECTED_REQUEST: Final = Decline(
     "provider_rejected_request", "The provider rejected the request as invalid.", False
 )
 """HTTP 400 from the provider: nothing was charged and resending cannot help."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundFailure:
+    """Our normalised reading of one provider refund error code."""
+
+    code: str
+    """Our failure code (stable, merchant-facing, snake_case)."""
+    message: str
+    """A message safe to show a merchant."""
+
+
+REFUND_FAILURE_CODES: Final[Mapping[str, RefundFailure]] = MappingProxyType(
+    {
+        "REFUND_EXCEEDS": RefundFailure(
+            "refund_exceeds_captured",
+            "The refund exceeds what the provider still holds for the payment.",
+        ),
+        "ORIGINAL_NOT_FOUND": RefundFailure(
+            "original_not_found", "The provider does not know the original payment."
+        ),
+        "ORIGINAL_NOT_SUCCESS": RefundFailure(
+            "original_not_successful", "The original payment did not succeed at the provider."
+        ),
+        "REFUND_DECLINED": RefundFailure(
+            "refund_declined", "The payer's bank declined the refund."
+        ),
+    }
+)
+"""Error codes UPI Core sends on a ``FAILED`` refund, mapped to ours (closed set)."""
+GENERIC_REFUND_FAILURE: Final = RefundFailure(
+    "provider_refund_failed", "The provider could not process the refund."
+)
+"""A ``FAILED`` refund whose code is missing or not in :data:`REFUND_FAILURE_CODES`."""
+REJECTED_REFUND: Final = RefundFailure(
+    "provider_rejected_request", "The provider rejected the refund request as invalid."
+)
+"""HTTP 400 on a refund: nothing was refunded and resending cannot help."""
 
 
 def build_collect_request(request: ChargeRequest) -> dict[str, Any]:
@@ -248,6 +327,138 @@ def result_from_error(error: ProviderError) -> ChargeResult:
     )
 
 
+def build_refund_request(request: RefundRequest) -> dict[str, Any]:
+    """Build the JSON body of ``POST /upi/v1/refunds`` for ``request``.
+
+    Raises :class:`ProviderRequestError` (``NOT_SENT``, not retriable) when the refund
+    cannot be sent: a non-integer or non-positive amount, or an empty refund id,
+    payment id or original ``provider_txn_id``.
+    """
+    amount = request.amount_paisa
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ProviderRequestError(
+            f"amount_paisa must be a positive integer, got {type(amount).__name__}",
+            provider=PROVIDER_NAME,
+            operation="refund",
+        )
+    for name in ("refund_id", "payment_id", "provider_txn_id", "idempotency_key"):
+        value = getattr(request, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ProviderRequestError(
+                f"{name} is required for a UPI refund", provider=PROVIDER_NAME, operation="refund"
+            )
+    return {
+        "merchant_ref": request.refund_id,
+        "payment_ref": request.payment_id,
+        "original_txn_id": request.provider_txn_id,
+        "idempotency_key": request.idempotency_key,
+        "amount_paisa": amount,
+        "currency": request.currency,
+        "reason": request.reason[:MAX_REFUND_REASON_CHARS],
+    }
+
+
+def map_refund_response(
+    status_code: int,
+    body: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    refund_id: str | None = None,
+    payment_id: str | None = None,
+    amount_paisa: int | None = None,
+) -> RefundResult:
+    """Map a UPI Core refund (or refund status) answer onto a :class:`RefundResult`.
+
+    Closed: only the combinations in the module docstring map to a definite outcome;
+    everything else is ``UNKNOWN``. The expected ids and amount, when given, must
+    match the answer's (when present there), else the answer is garbled.
+    """
+    raw_status = _raw_status(body)
+    extra = {"http_status": str(status_code)}
+    if status_code == 400:
+        provider_code = _error_code(body, _MAX_REFUND_CODE_CHARS)
+        if provider_code:
+            extra["provider_error_code"] = provider_code
+        return _refund_failed(REJECTED_REFUND, raw_status, extra)
+    if status_code != 200:
+        return _refund_unknown(raw_status, extra, "unexpected_http_status")
+    if (
+        _mismatch(body, "idempotency_key", idempotency_key)
+        or _mismatch(body, "merchant_ref", refund_id)
+        or _mismatch(body, "payment_ref", payment_id)
+        or _amount_mismatch(body, amount_paisa)
+    ):
+        return _refund_unknown(raw_status, extra, "answer_for_another_request")
+
+    status = body.get("status")
+    if status == UpiStatus.SUCCESS:
+        refund_txn_id = _text(body, "refund_txn_id")
+        if refund_txn_id is None:
+            return _refund_unknown(raw_status, extra, "success_without_refund_txn_id")
+        return RefundResult(
+            outcome=RefundOutcome.PROCESSED,
+            provider=PROVIDER_NAME,
+            external_refund_id=refund_txn_id,
+            raw_status=raw_status,
+            extra=extra,
+        )
+    if status == UpiStatus.FAILED:
+        provider_code = _error_code(body, _MAX_REFUND_CODE_CHARS)
+        failure = REFUND_FAILURE_CODES.get(provider_code or "", GENERIC_REFUND_FAILURE)
+        if provider_code:
+            extra["provider_error_code"] = provider_code
+        return _refund_failed(
+            failure, raw_status, extra, external_refund_id=_text(body, "refund_txn_id")
+        )
+    if status == UpiStatus.PENDING:
+        return RefundResult(
+            outcome=RefundOutcome.PENDING,
+            provider=PROVIDER_NAME,
+            external_refund_id=_text(body, "refund_txn_id"),
+            raw_status=raw_status,
+            extra=extra,
+        )
+    return _refund_unknown(raw_status, extra, "unrecognised_status")
+
+
+def map_refund_status_response(
+    status_code: int,
+    body: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    refund_id: str | None = None,
+) -> RefundResult:
+    """Map a refund status inquiry: 404 ``NOT_FOUND`` is ``NOT_SENT``, else as
+    :func:`map_refund_response` (a bare 404 proves nothing and is ``UNKNOWN``)."""
+    if status_code == 404 and body.get("status") == UpiStatus.NOT_FOUND:
+        if _mismatch(body, "idempotency_key", idempotency_key):
+            return _refund_unknown(UpiStatus.NOT_FOUND.value, {}, "answer_for_another_request")
+        return RefundResult(
+            outcome=RefundOutcome.NOT_SENT,
+            provider=PROVIDER_NAME,
+            raw_status=UpiStatus.NOT_FOUND.value,
+            retriable=True,
+            extra={"http_status": "404"},
+        )
+    return map_refund_response(
+        status_code, body, idempotency_key=idempotency_key, refund_id=refund_id
+    )
+
+
+def refund_result_from_error(error: ProviderError) -> RefundResult:
+    """Turn a transport failure on a refund call into a result (never raises).
+
+    ``retriable`` is true only for a retriable ``NOT_SENT``: an ``UNKNOWN`` refund is
+    resolved by :meth:`UpiCoreProvider.refund_status`, never re-sent with a new key.
+    """
+    return RefundResult(
+        outcome=RefundOutcome(error.outcome.value),
+        provider=PROVIDER_NAME,
+        retriable=error.outcome is ProviderOutcome.NOT_SENT and error.retriable,
+        extra={"error": type(error).__name__, "detail": error.message[:200]},
+    )
+
+
 class UpiCoreProvider:
     """UPI Core behind :class:`domain.ports.PaymentProvider`; the constructor does no IO."""
 
@@ -319,6 +530,59 @@ class UpiCoreProvider:
             status, body, idempotency_key=idempotency_key, merchant_ref=payment_id
         )
 
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Send a refund of ``request.provider_txn_id`` with its idempotency key.
+
+        Never raises for outcomes: connection refused -> ``NOT_SENT``; timeout or reset
+        after sending -> ``UNKNOWN`` (resolve with :meth:`refund_status`). A cancelled
+        call must be treated as ``UNKNOWN`` too.
+        """
+        try:
+            payload = build_refund_request(request)
+            status, body = await execute(
+                self._session,
+                "POST",
+                self._base_url + REFUND_PATH,
+                json=payload,
+                headers={"Idempotency-Key": request.idempotency_key},
+                timeout_s=self._timeout_s,
+                provider=PROVIDER_NAME,
+                operation="refund",
+            )
+        except ProviderError as err:
+            return refund_result_from_error(err)
+        return map_refund_response(
+            status,
+            body,
+            idempotency_key=request.idempotency_key,
+            refund_id=request.refund_id,
+            payment_id=request.payment_id,
+            amount_paisa=request.amount_paisa,
+        )
+
+    async def refund_status(self, refund_id: str, idempotency_key: str) -> RefundResult:
+        """Ask for the outcome of the refund sent with ``idempotency_key``.
+
+        ``NOT_SENT`` is only conclusive once the original refund call is over.
+        """
+        url = self._base_url + REFUND_STATUS_PATH.format(
+            idempotency_key=quote(idempotency_key, safe="")
+        )
+        try:
+            status, body = await execute(
+                self._session,
+                "GET",
+                url,
+                timeout_s=self._timeout_s,
+                provider=PROVIDER_NAME,
+                operation="refund_status",
+            )
+        except ProviderError as err:
+            return refund_result_from_error(err)
+        return map_refund_status_response(
+            status, body, idempotency_key=idempotency_key, refund_id=refund_id
+        )
+
     async def health(self) -> bool:
         """True when ``GET /health`` answers 200 within the health timeout (1 s)."""
         try:
@@ -363,6 +627,33 @@ def _unknown(raw_status: str | None, extra: dict[str, str], reason: str) -> Char
     )
 
 
+def _refund_failed(
+    failure: RefundFailure,
+    raw_status: str | None,
+    extra: dict[str, str],
+    *,
+    external_refund_id: str | None = None,
+) -> RefundResult:
+    return RefundResult(
+        outcome=RefundOutcome.FAILED,
+        provider=PROVIDER_NAME,
+        external_refund_id=external_refund_id,
+        failure_code=failure.code,
+        failure_message=failure.message,
+        raw_status=raw_status,
+        extra=extra,
+    )
+
+
+def _refund_unknown(raw_status: str | None, extra: dict[str, str], reason: str) -> RefundResult:
+    return RefundResult(
+        outcome=RefundOutcome.UNKNOWN,
+        provider=PROVIDER_NAME,
+        raw_status=raw_status,
+        extra={**extra, "reason": reason},
+    )
+
+
 def _raw_status(body: Mapping[str, Any]) -> str | None:
     status = body.get("status")
     return status[:_MAX_RAW_STATUS_CHARS] if isinstance(status, str) else None
@@ -380,12 +671,19 @@ def _digits(body: Mapping[str, Any], key: str, length: int) -> str | None:
     return value
 
 
-def _error_code(body: Mapping[str, Any]) -> str | None:
+def _error_code(body: Mapping[str, Any], max_chars: int = 16) -> str | None:
     code = body.get("error_code")
     if code is None and isinstance(body.get("error"), Mapping):
         code = body["error"].get("code")
-    return code[:16] if isinstance(code, str) and code else None
+    return code[:max_chars] if isinstance(code, str) and code else None
 
 
-def _mismatch(body: Mapping[str, Any], key: str, expected: str | None) -> bool:
+def _mismatch(body: Mapping[str, Any], key: str, expected: object) -> bool:
     return expected is not None and key in body and body[key] != expected
+
+
+def _amount_mismatch(body: Mapping[str, Any], expected: int | None) -> bool:
+    if expected is None or "amount_paisa" not in body:
+        return False
+    amount = body["amount_paisa"]
+    return type(amount) is not int or amount != expected
