@@ -25,6 +25,7 @@ _DELEGATES: dict[str, tuple[str, str, bool, str]] = {
     "topics": ("streams.topics_admin", "main", False, "create missing Kafka topics"),
     "run": ("streams.runner", "main", True, "run the whole pipeline locally"),
     "tail": ("streams.tail", "main", True, "print a topic's records as JSON lines"),
+    "vault": ("sinks.vault", "main", True, "card vault chores: reencrypt"),
 }
 
 

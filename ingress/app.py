@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from ingress.auth import authenticate
 from ingress.context import PRINCIPAL, PRODUCER, SETTINGS, STORE, TOPICS
 from ingress.errors import Handler, observe_middleware
+from ingress.payment_methods import add_payment_method_routes
 from ingress.producer import PaymentProducer
 from ingress.routes import add_routes
 from ingress.store import PaymentStore, build_pool_kwargs, build_redis, cache_ttl_s
@@ -106,4 +107,5 @@ def create_app(settings: Settings, resources: Resources | None = None) -> web.Ap
     app[RESOURCES] = resources if resources is not None else Resources()
     app.cleanup_ctx.append(_clients)
     add_routes(app, with_metrics=settings.enable_metrics)
+    add_payment_method_routes(app)
     return app
