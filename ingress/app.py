@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from ingress.auth import authenticate
 from ingress.context import PRINCIPAL, PRODUCER, SETTINGS, STORE, TOPICS
 from ingress.errors import Handler, observe_middleware
+from ingress.guards import idempotency_middleware, install_guards, rate_limit_middleware
 from ingress.payment_methods import add_payment_method_routes
 from ingress.producer import PaymentProducer
 from ingress.routes import add_routes
@@ -80,6 +81,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     store = PaymentStore(pool, redis, cache_ttl_s(settings))
     app[PRODUCER] = producer
     app[STORE] = store
+    install_guards(app, pool, redis)
     try:
         await producer.start()
         await _warm_up(store)
@@ -99,7 +101,12 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, resources: Resources | None = None) -> web.Application:
     """Build the ingress application; no IO happens until it is started."""
     app = web.Application(
-        middlewares=[observe_middleware, auth_middleware],
+        middlewares=[
+            observe_middleware,
+            auth_middleware,
+            rate_limit_middleware,
+            idempotency_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

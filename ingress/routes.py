@@ -29,6 +29,7 @@ from ingress.errors import (
     not_found,
     request_id_of,
 )
+from ingress.idempotency import idempotent
 from ingress.parsing import (
     accepted_payment,
     build_payment_requested,
@@ -70,6 +71,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return await request.read()  # aiohttp enforces client_max_size on chunked bodies (413)
 
 
+@idempotent(required=True)
 async def create_payment(request: web.Request) -> web.Response:
     """``POST /api/v1/payments``: accept a payment once Kafka has acknowledged it (201)."""
     settings = request.app[SETTINGS]

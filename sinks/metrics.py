@@ -55,3 +55,17 @@ agent_events_total = Counter(
     "agent_events_total", "Events processed by each agent, by result.", ["agent", "result"]
 )
 ready_state = Gauge("ready_state", "1 when this process reports ready, else 0.", ["component"])
+rate_limit_redis_errors_total = Counter(
+    "rate_limit_redis_errors_total",
+    "Ingress rate-limit checks that Redis could not answer (failed open or closed).",
+)
+idempotency_requests_total = Counter(
+    "idempotency_requests_total",
+    "Requests with an Idempotency-Key, by outcome (new, stored, not_stored, released, "
+    "replayed, in_use, reused).",
+    ["outcome"],
+)
+idempotency_cache_errors_total = Counter(
+    "idempotency_cache_errors_total",
+    "Idempotency fast-path (Redis) operations that failed; PostgreSQL answered instead.",
+)

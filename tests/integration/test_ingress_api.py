@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,6 +82,11 @@ def topic(settings: Settings) -> str:
 
 def auth(merchant_id: str = MERCHANT, **kwargs: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(load_settings(), merchant_id, **kwargs)}"}
+
+
+def new_key() -> dict[str, str]:
+    """A fresh Idempotency-Key (required on POST /api/v1/payments)."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -179,7 +185,7 @@ async def test_create_payment_is_acked_produced_and_cached(
     client: TestClient, consumer: AIOKafkaConsumer, redis: aioredis.Redis, settings: Settings
 ):
     before = await end_offsets(consumer)
-    response = await client.post(PAYMENTS, json=VALID_BODY, headers=auth())
+    response = await client.post(PAYMENTS, json=VALID_BODY, headers={**auth(), **new_key()})
     created = await response.json()
     assert response.status == 201, created
     after = await end_offsets(consumer)
@@ -236,7 +242,7 @@ async def test_create_payment_is_acked_produced_and_cached(
 async def test_get_answers_from_postgres_once_the_row_exists(
     client: TestClient, pool: asyncpg.Pool
 ):
-    response = await client.post(PAYMENTS, json=VALID_BODY, headers=auth())
+    response = await client.post(PAYMENTS, json=VALID_BODY, headers={**auth(), **new_key()})
     assert response.status == 201
     created = await response.json()
     payment_id = created["payment_id"]
@@ -356,7 +362,7 @@ async def test_bad_inputs_answer_in_one_shape_and_produce_nothing(
     for case, raw, code, *rest in BAD_REQUESTS:
         content_type, status = (*rest, 400)[:2] if rest else (JSON, 400)
         response = await client.post(
-            PAYMENTS, data=raw, headers={**auth(), "Content-Type": content_type}
+            PAYMENTS, data=raw, headers={**auth(), **new_key(), "Content-Type": content_type}
         )
         error = await assert_error(response, status, code)
         assert error["type"] == "invalid_request_error", case
@@ -439,7 +445,9 @@ async def test_kafka_down_answers_503_and_writes_nothing(
     dead = dataclasses.replace(settings, kafka_brokers=("127.0.0.1:1",))
     async with TestClient(TestServer(create_app(dead))) as down:
         response = await down.post(
-            PAYMENTS, json={**VALID_BODY, "merchant_id": merchant}, headers=auth(merchant)
+            PAYMENTS,
+            json={**VALID_BODY, "merchant_id": merchant},
+            headers={**auth(merchant), **new_key()},
         )
         error = await assert_error(response, 503, "service_unavailable")
         assert error["type"] == "api_error"
