@@ -1,7 +1,7 @@
-"""Janitor timers: expire payments nobody completed, and relay the event outbox.
+"""Janitor timers: expire payments nobody completed, requeue idle refunds, relay the outbox.
 
 Consumes: nothing (timers on every worker; row locks make them safe to run in parallel)
-Produces: ``payments.events`` (PaymentStatusChanged EXPIRED, and any outbox leftovers)
+Produces: ``payments.events`` (EXPIRED, and any outbox leftovers), ``refunds.requests``
 Tables:   none
 """
 
@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from domain.events import RefundRequested
 from domain.lifecycle import Moved, Operation, Outcome
-from sinks import payments
+from sinks import payments, refunds
 from sinks.metrics import agent_events_total
 from streams import outbox
+from streams.codec import send_record
 
 if TYPE_CHECKING:
     import faust
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL_S = 2.0
 RELAY_INTERVAL_S = 2.0
 EXPIRY_BATCH = 200
+REFUND_RETRY_AFTER_S = 30.0
 
 
 async def expire_due(topic: faust.TopicT, pool: asyncpg.Pool, now: datetime) -> int:
@@ -54,6 +57,28 @@ async def expire_due(topic: faust.TopicT, pool: asyncpg.Pool, now: datetime) -> 
     return len(moved)
 
 
+async def requeue_idle_refunds(topic: faust.TopicT, pool: asyncpg.Pool, now: datetime) -> int:
+    """Queue again refunds left PENDING (never queued, or an unresolved outcome)."""
+    async with pool.acquire() as conn:
+        idle = await refunds.stale_pending(conn, older_than_s=REFUND_RETRY_AFTER_S)
+        for row in idle:
+            command = RefundRequested(
+                refund_id=row["refund_id"],
+                payment_id=row["payment_id"],
+                merchant_id=row["merchant_id"],
+                amount_paisa=row["amount_paisa"],
+                currency=row["currency"].strip(),
+                payment_method=row["payment_method"],
+                provider=row["provider"],
+                provider_txn_id=row["external_txn_id"],
+                reason=row["reason"],
+                requested_at=now,
+            )
+            await send_record(topic, row["payment_id"], command)
+            await refunds.touch(conn, row["refund_id"], now)
+    return len(idle)
+
+
 def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources) -> None:
     """Declare the janitor timers on ``app``."""
 
@@ -63,6 +88,15 @@ def register(app: faust.App, topics: PipelineTopics, resources: WorkerResources)
             await expire_due(topics.payment_events, await resources.pool(), datetime.now(UTC))
         except Exception:  # a periodic task must outlive a blip; the next tick retries
             log.exception("expiry pass failed")
+
+    @app.timer(interval=REFUND_RETRY_AFTER_S / 2, name="janitor.refunds")
+    async def requeue_refunds() -> None:
+        try:
+            await requeue_idle_refunds(
+                topics.refund_requests, await resources.pool(), datetime.now(UTC)
+            )
+        except Exception:  # a periodic task must outlive a blip; the next tick retries
+            log.exception("refund requeue pass failed")
 
     @app.timer(interval=RELAY_INTERVAL_S, name="janitor.relay")
     async def relay() -> None:

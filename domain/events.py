@@ -142,6 +142,22 @@ class PaymentStatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundRequested:
+    """Command: execute a refund the API accepted and reserved (``refunds.requests``)."""
+
+    refund_id: str
+    payment_id: str
+    merchant_id: str
+    amount_paisa: int
+    currency: str
+    payment_method: str
+    provider: str | None
+    provider_txn_id: str | None
+    reason: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookEvent:
     """A merchant-facing event to deliver (topic ``webhooks.delivery``).
 

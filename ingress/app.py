@@ -24,6 +24,7 @@ from ingress.context import PRINCIPAL, PRODUCER, SETTINGS, STORE, TOPICS
 from ingress.errors import Handler, observe_middleware
 from ingress.guards import idempotency_middleware, install_guards, rate_limit_middleware
 from ingress.payment_methods import add_payment_method_routes
+from ingress.payment_ops import add_payment_operation_routes
 from ingress.producer import PaymentProducer
 from ingress.routes import add_routes
 from ingress.store import PaymentStore, build_pool_kwargs, build_redis, cache_ttl_s
@@ -115,4 +116,5 @@ def create_app(settings: Settings, resources: Resources | None = None) -> web.Ap
     app.cleanup_ctx.append(_clients)
     add_routes(app, with_metrics=settings.enable_metrics)
     add_payment_method_routes(app)
+    add_payment_operation_routes(app)
     return app

@@ -48,6 +48,7 @@ from ingress.idempotency import (
     KeyReusedError,
     StoredResponse,
     fingerprint,
+    fingerprint_key,
     is_storable,
     parse_key,
     policy_of,
@@ -72,6 +73,7 @@ GUARDED_PREFIX: Final = "/api/v1/"
 CLAIM_ATTEMPTS: Final = 3
 IDEMPOTENCY: Final = web.AppKey("idempotency", IdempotencyStore)
 RATE_LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)
+FINGERPRINT_KEY: Final = web.AppKey("idempotency_fingerprint_key", bytes)
 _RATE_LIMIT_LOG: Final = LogThrottle()
 
 
@@ -80,6 +82,7 @@ def install_guards(app: web.Application, pool: asyncpg.Pool, redis: aioredis.Red
     settings = app[SETTINGS]
     breaker = Breaker()  # one Redis client, one view of whether it answers
     app[IDEMPOTENCY] = IdempotencyStore(pool, redis, settings.idempotency_ttl_s, breaker)
+    app[FINGERPRINT_KEY] = fingerprint_key(settings.encryption_key.reveal().encode())
     app[RATE_LIMITER] = RateLimiter(
         redis, settings.rate_limit_per_s, settings.rate_limit_burst, breaker
     )
@@ -237,7 +240,9 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
         return await handler(request)
     merchant_id = request[PRINCIPAL].merchant_id
     request[LOG_FIELDS]["merchant_id"] = merchant_id
-    digest = fingerprint(request.method, request.path, await _read_body(request))
+    digest = fingerprint(
+        request.method, request.path, await _read_body(request), request.app[FINGERPRINT_KEY]
+    )
 
     cached = await store.cached(merchant_id, key)
     if cached is not None:

@@ -18,6 +18,7 @@ Every other ``POST`` under ``/api/v1`` takes the header optionally.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -179,13 +180,23 @@ def canonical_body(body: bytes) -> bytes:
     return b"json:" + text.encode("utf-8")
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """Hex SHA-256 of the request: method, path and canonical body (see canonical_body)."""
-    digest = hashlib.sha256()
+def fingerprint(method: str, path: str, body: bytes, key: bytes = b"") -> str:
+    """Hex HMAC-SHA256 of the request: method, path and canonical body (see canonical_body).
+
+    Keyed, never a plain hash: a body can hold a PAN and CVV (tokenize), and an
+    unkeyed digest of low-entropy card data can be brute-forced (PCI DSS 3.5.1 wants
+    keyed hashes). Production passes :func:`fingerprint_key` of the configured secret.
+    """
+    digest = hmac.new(key, digestmod=hashlib.sha256)
     for part in (method.upper().encode("ascii"), path.encode("utf-8"), canonical_body(body)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def fingerprint_key(secret: bytes) -> bytes:
+    """The request-fingerprint key derived from a configured secret (HMAC as a KDF)."""
+    return hmac.new(secret, b"paystream/idempotency-fingerprint/v1", hashlib.sha256).digest()
 
 
 def is_storable(status: int) -> bool:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from domain.errors import RequestError
 from domain.events import PaymentRequested
+from domain.fees import fee_for
 from domain.money import parse_amount_paisa, parse_currency
 from domain.status import PaymentMethod, PaymentStatus
 from domain.upi import parse_vpa
@@ -328,16 +329,6 @@ def parse_create_payment(body: Mapping[str, Any], merchant_id: str) -> CreatePay
     )
 
 
-def fees_for(method: PaymentMethod, amount_paisa: int) -> int:
-    """Our fee in paisa for collecting ``amount_paisa`` by ``method``.
-
-    UPI is zero-MDR for merchants in India, and no other method is enabled yet, so
-    this is 0 for every input today; it is the one place a pricing rule will go.
-    """
-    del method, amount_paisa
-    return 0
-
-
 def payment_note(description: str, payment_id: str) -> str:
     """The note the payer's UPI app shows: the description, else ``Payment <id>``."""
     return description.strip() or f"Payment {payment_id}"
@@ -351,6 +342,7 @@ def build_payment_requested(
     request_id: str,
     now: datetime,
     expiry_s: int,
+    fee_schedule: Mapping[str, tuple[int, int]] | None = None,
 ) -> PaymentRequested:
     """The command the ingress puts on ``payments.requests`` for an accepted request."""
     return PaymentRequested(
@@ -358,7 +350,7 @@ def build_payment_requested(
         merchant_id=merchant_id,
         user_id=command.user_id,
         amount_paisa=command.amount_paisa,
-        fees_paisa=fees_for(command.payment_method, command.amount_paisa),
+        fees_paisa=fee_for(command.payment_method.value, command.amount_paisa, fee_schedule or {}),
         currency=command.currency,
         payment_method=command.payment_method.value,
         payment_details=dict(command.payment_details),

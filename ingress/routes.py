@@ -90,6 +90,7 @@ async def create_payment(request: web.Request) -> web.Response:
         request_id=request_id_of(request),
         now=datetime.now(UTC),
         expiry_s=settings.payment_expiry_s,
+        fee_schedule=settings.fee_schedule,
     )
     link = intent_link(
         payee_vpa=settings.upi_payee_vpa,
@@ -101,11 +102,18 @@ async def create_payment(request: web.Request) -> web.Response:
     qr_code = qr_data_uri(link)
     value, headers = encode(event)
     fields["payment_id"] = payment_id
+    # PostgreSQL first (the source of truth, PENDING + its event in the outbox), then
+    # the queue; if the queue refuses, the payment is FAILED with nothing sent.
+    try:
+        await request.app[STORE].create_pending(event, event.created_at)
+    except StoreUnavailableError as exc:
+        raise ServiceUnavailableError("payments cannot be accepted right now; retry later") from exc
     try:
         await request.app[PRODUCER].send(
             request.app[TOPICS].payment_requests.name, payment_id, value, headers
         )
     except ProducerUnavailableError as exc:
+        await request.app[STORE].mark_not_queued(payment_id, datetime.now(UTC))
         log.error(
             "payment not accepted: kafka unavailable",
             extra={

@@ -38,7 +38,7 @@ QUERY_TIMEOUT_S: Final = 2.0
 _SELECT_PAYMENT: Final = """
 SELECT payment_id, merchant_id, user_id, status, amount_paisa, fees_paisa, currency,
        payment_method, description, metadata, provider, external_txn_id, rrn, approval_code,
-       failure_code, failure_message, created_at, expires_at, processed_at
+       failure_code, failure_message, created_at, expires_at, processed_at, refunded_paisa
 FROM payments WHERE payment_id = $1
 """
 
@@ -82,6 +82,11 @@ class PaymentStore:
         self._pool = pool
         self._redis = redis
         self._ttl = cache_ttl_s
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The PostgreSQL pool, for handlers that run their own statements."""
+        return self._pool
 
     async def find(self, payment_id: str) -> dict[str, Any] | None:
         """The merchant-facing view of a payment, or None if neither store knows it."""

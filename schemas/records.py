@@ -15,17 +15,19 @@ from domain.events import (
     PaymentRequested,
     PaymentScreened,
     PaymentStatusChanged,
+    RefundRequested,
     WebhookEvent,
 )
 from schemas.codec import REGISTRY, Headers, SchemaRegistry
 from schemas.errors import SerializationError, UnknownSchemaError
 
-Record = PaymentRequested | PaymentScreened | PaymentStatusChanged | WebhookEvent
+Record = PaymentRequested | PaymentScreened | PaymentStatusChanged | RefundRequested | WebhookEvent
 
 SCHEMA_NAMES: dict[type[Any], str] = {
     PaymentRequested: "paystream.PaymentRequested",
     PaymentScreened: "paystream.PaymentScreened",
     PaymentStatusChanged: "paystream.PaymentStatusChanged",
+    RefundRequested: "paystream.RefundRequested",
     WebhookEvent: "paystream.WebhookEvent",
 }
 
@@ -41,6 +43,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Record]] = {
     "paystream.PaymentRequested": lambda r: PaymentRequested(**r),
     "paystream.PaymentScreened": _screened,
     "paystream.PaymentStatusChanged": lambda r: PaymentStatusChanged(**r),
+    "paystream.RefundRequested": lambda r: RefundRequested(**r),
     "paystream.WebhookEvent": lambda r: WebhookEvent(**r),
 }
 

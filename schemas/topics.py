@@ -28,6 +28,7 @@ class Topics:
     payments_screened: TopicSpec
     payment_events: TopicSpec
     webhooks: TopicSpec
+    refund_requests: TopicSpec
     dead_letters: TopicSpec
 
     def all(self) -> list[TopicSpec]:
@@ -37,6 +38,7 @@ class Topics:
             self.payments_screened,
             self.payment_events,
             self.webhooks,
+            self.refund_requests,
             self.dead_letters,
         ]
 
@@ -69,6 +71,12 @@ def build_topics(
             "merchant_id",
             "paystream.WebhookEvent",
             "Merchant-facing events to deliver to webhook endpoints.",
+        ),
+        refund_requests=TopicSpec(
+            "refunds.requests",
+            "payment_id",
+            "paystream.RefundRequested",
+            "Refunds accepted by the API (amount reserved), to execute at the provider.",
         ),
         dead_letters=TopicSpec(
             "payments.deadletter",

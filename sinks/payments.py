@@ -12,6 +12,7 @@ left behind. No status change without its event; consumers deduplicate by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from schemas.codec import REGISTRY
 from schemas.records import SCHEMA_NAMES, decode, encode
 
 EVENT_SCHEMA = SCHEMA_NAMES[PaymentStatusChanged]
+_EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(PaymentStatusChanged))
 
 CHANGEABLE_COLUMNS = frozenset(
     {
@@ -187,15 +189,16 @@ async def create_pending(
             now,
         )
         if inserted is None:
-            row = await _locked_row(conn, request.payment_id)
+            row = await locked_payment(conn, request.payment_id)
             return TransitionResult(event_from_row(row), Unchanged("already created"), None)
         outbox = await _record_change(conn, event, Operation.SUBMIT.value)
     return TransitionResult(event, Moved(PaymentStatus.PENDING), outbox)
 
 
-async def _locked_row(
+async def locked_payment(
     conn: asyncpg.Connection, payment_id: str, merchant_id: str | None = None
 ) -> asyncpg.Record:
+    """The payment row, locked until the transaction ends (scoped to ``merchant_id``)."""
     row = await conn.fetchrow("SELECT * FROM payments WHERE payment_id = $1 FOR UPDATE", payment_id)
     if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
         raise PaymentNotFoundError(payment_id)
@@ -222,14 +225,14 @@ async def transition(
     if unknown:
         raise ValueError(f"a transition cannot set {sorted(unknown)}")
     async with conn.transaction():
-        row = await _locked_row(conn, payment_id, merchant_id)
+        row = await locked_payment(conn, payment_id, merchant_id)
         state, decision = state_from_row(row).apply(operation, outcome)
         if isinstance(decision, Unchanged):
             return TransitionResult(event_from_row(row), decision, None)
-        return await _write_change(conn, row, state, operation, now, extra)
+        return await write_change(conn, row, state, operation, now, extra)
 
 
-async def _write_change(
+async def write_change(
     conn: asyncpg.Connection,
     row: asyncpg.Record,
     state: PaymentState,
@@ -237,6 +240,7 @@ async def _write_change(
     now: datetime,
     extra: dict[str, Any],
 ) -> TransitionResult:
+    """Write ``state`` (and ``extra`` columns) to the locked ``row`` and record the event."""
     assignments = [
         "status = $2",
         "sequence = $3",
@@ -256,12 +260,12 @@ async def _write_change(
         values.append(value)
         assignments.append(f"{column} = ${len(values)}")
     await conn.execute(
-        f"UPDATE payments SET {', '.join(assignments)} WHERE payment_id = $1",  # noqa: S608 (columns from a fixed allow-list)
+        f"UPDATE payments SET {', '.join(assignments)} WHERE payment_id = $1",
         *values,
     )
     event = event_from_row(
         row,
-        **extra,
+        **{column: value for column, value in extra.items() if column in _EVENT_FIELDS},
         status=state.status.value,
         previous_status=row["status"],
         sequence=state.sequence,

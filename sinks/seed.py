@@ -56,6 +56,7 @@ async def _seed(settings: Settings) -> list[str]:
                 request_id=new_request_id(),
                 now=datetime.now(UTC),
                 expiry_s=settings.payment_expiry_s,
+                fee_schedule=settings.fee_schedule,
             )
             async with pool.acquire() as conn:  # PostgreSQL first, as the ingress does
                 await payments.create_pending(conn, event, event.created_at)

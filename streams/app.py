@@ -26,6 +26,7 @@ class PipelineTopics:
     payments_screened: faust.TopicT
     payment_events: faust.TopicT
     webhooks: faust.TopicT
+    refund_requests: faust.TopicT
     dead_letters: faust.TopicT
 
 
@@ -46,6 +47,7 @@ def build_pipeline_topics(app: faust.App, registry: Topics, partitions: int) -> 
         payments_screened=_topic(app, registry.payments_screened, partitions),
         payment_events=_topic(app, registry.payment_events, partitions),
         webhooks=_topic(app, registry.webhooks, partitions),
+        refund_requests=_topic(app, registry.refund_requests, partitions),
         dead_letters=_topic(app, registry.dead_letters, partitions),
     )
 
@@ -87,10 +89,11 @@ def create_app(settings: Settings) -> faust.App:
     )
     resources = app.resources = WorkerResources(settings)
 
-    from agents import fraud, janitor, notify, route
+    from agents import fraud, janitor, notify, refund, route
 
     fraud.register(app, topics)
     route.register(app, topics, resources)
     notify.register(app, topics)
+    refund.register(app, topics, resources)
     janitor.register(app, topics, resources)
     return app

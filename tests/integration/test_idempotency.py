@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from domain.events import PaymentRequested
 from ingress.app import create_app
 from ingress.auth import mint_token
-from ingress.idempotency import fingerprint, idempotent
+from ingress.idempotency import fingerprint, fingerprint_key, idempotent
 from ingress.idempotency_store import STALE_CLAIM_S, cache_key
 from schemas.topics import build_topics
 from settings import Settings
@@ -366,11 +366,12 @@ async def _insert(
 
 
 async def test_stale_claims_are_taken_over_and_expired_keys_are_new(
-    client: TestClient, pool: asyncpg.Pool
+    client: TestClient, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     merchant_id = merchant("stale")
     sent_body = json.dumps(BODY).encode()
-    digest = fingerprint("POST", PAYMENTS, sent_body)
+    key = fingerprint_key(settings.encryption_key.reveal().encode())
+    digest = fingerprint("POST", PAYMENTS, sent_body, key)
     json_headers = {"Content-Type": "application/json"}
 
     fresh = new_key()

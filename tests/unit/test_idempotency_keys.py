@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from ingress.idempotency import (
     KeyReusedError,
     canonical_body,
     fingerprint,
+    fingerprint_key,
     idempotent,
     is_storable,
     parse_key,
@@ -167,3 +169,12 @@ def test_rate_limit_decisions() -> None:
         "RateLimit-Remaining": "0",
         "Retry-After": "3",
     }
+
+
+def test_the_fingerprint_is_keyed_so_card_data_in_a_body_cannot_be_brute_forced() -> None:
+    body = b'{"details": {"card_number": "4111111111111111", "cvv": "123"}}'
+    plain = hashlib.sha256(body).hexdigest()
+    one = fingerprint("POST", PATH, body, fingerprint_key(b"a-32-byte-or-longer-secret-value-1"))
+    two = fingerprint("POST", PATH, body, fingerprint_key(b"a-32-byte-or-longer-secret-value-2"))
+    assert one != two
+    assert plain not in (one, two)

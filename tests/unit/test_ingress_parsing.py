@@ -18,7 +18,6 @@ from ingress.parsing import (
     build_payment_requested,
     contains_card_number,
     decode_json_object,
-    fees_for,
     parse_create_payment,
     payment_note,
 )
@@ -246,10 +245,18 @@ def test_json_object_is_decoded():
     assert decode_json_object(raw, "Application/JSON") == VALID
 
 
-@pytest.mark.parametrize("method", list(PaymentMethod))
-@pytest.mark.parametrize("amount", [100, 10_000, 1_000_000_000])
-def test_fees_are_zero_for_now(method: PaymentMethod, amount: int):
-    assert fees_for(method, amount) == 0
+def test_the_request_carries_the_fee_of_the_configured_schedule():
+    command = parse_create_payment(VALID, MERCHANT)
+    event = build_payment_requested(
+        command,
+        merchant_id=MERCHANT,
+        payment_id="PAY_1",
+        request_id="req_1",
+        now=datetime.now(UTC),
+        expiry_s=900,
+        fee_schedule={"UPI": (100, 50)},
+    )
+    assert event.fees_paisa == (event.amount_paisa * 100 + 5_000) // 10_000 + 50
 
 
 def test_payment_note_prefers_description():

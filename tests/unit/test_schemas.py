@@ -13,6 +13,7 @@ from domain.events import (
     PaymentRequested,
     PaymentScreened,
     PaymentStatusChanged,
+    RefundRequested,
     WebhookEvent,
 )
 from domain.status import PaymentStatus
@@ -47,6 +48,9 @@ SAMPLES = [
     CHANGE,
     CHANGE.next(PaymentStatus.SUCCESS, NOW, processed_at=NOW, rrn="123456789012"),
     WebhookEvent("evt_1", "payment.success", NOW, "m1", "payment", REQUEST.payment_id, 2, "{}"),
+    RefundRequested(
+        "rfnd_1", REQUEST.payment_id, "m1", 5_000, "INR", "UPI", "upi_core", "TXN1", "damaged", NOW
+    ),
 ]
 
 
@@ -114,6 +118,7 @@ def test_topic_registry_uses_configured_names_and_schemas_that_exist() -> None:
         "payments.screened",
         "acme.payments",
         "acme.webhooks",
+        "refunds.requests",
         "payments.deadletter",
     ]
     for spec in topics.all():

@@ -79,9 +79,7 @@ def test_fee_schedule_and_key_ring() -> None:
         ({"PAYSTREAM_FEES": '{"CARD": {"percent": 2}}'}, "PAYSTREAM_FEES"),
         ({"PAYSTREAM_OLD_ENCRYPTION_KEYS": '{"k0": "short"}'}, "PAYSTREAM_OLD_ENCRYPTION_KEYS"),
         (
-            {
-                "PAYSTREAM_OLD_ENCRYPTION_KEYS": '{"k1": "an-old-key-that-is-long-enough-0123456789"}'
-            },
+            {"PAYSTREAM_OLD_ENCRYPTION_KEYS": '{"k1": "' + "x" * 40 + '"}'},
             "PAYSTREAM_ENCRYPTION_KEY_ID",
         ),
     ],
