@@ -8,8 +8,9 @@ merchant token), ``/health`` (liveness), ``/ready`` (Kafka, PostgreSQL, Redis) a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -17,7 +18,9 @@ import prometheus_client
 from aiohttp import web
 
 from domain.ids import is_payment_id, new_payment_id
+from domain.pii import is_pii_key, mask_pii, protect_pii
 from domain.upi import intent_link
+from domain.vault_crypto import KeyRing, record_aad
 from domain.views import payment_view
 from ingress.auth import Principal
 from ingress.context import PRINCIPAL, PRODUCER, SETTINGS, STORE, TOPICS
@@ -41,12 +44,33 @@ from ingress.producer import ProducerUnavailableError
 from ingress.qr import qr_data_uri
 from ingress.store import StoreUnavailableError
 from schemas.records import encode
+from settings import Settings
 from sinks.metrics import ready_state
+from sinks.vault import keyring_from_settings
 
 log = logging.getLogger("paystream.ingress")
 
 PAYMENTS_PATH: Final = "/api/v1/payments"
 READY_CHECK_TIMEOUT_S: Final = 1.5
+
+
+_KEYRINGS: dict[int, KeyRing] = {}
+
+
+def _keyring(settings: Settings) -> KeyRing:
+    """The process's key ring, derived once per settings object."""
+    keyring = _KEYRINGS.get(id(settings))
+    if keyring is None:
+        keyring = _KEYRINGS[id(settings)] = keyring_from_settings(settings)
+    return keyring
+
+
+def encrypted_pii(
+    metadata: Mapping[str, str], keyring: KeyRing, merchant_id: str, payment_id: str
+) -> dict[str, str]:
+    """The personal-data fields of ``metadata``, encrypted and bound to the payment."""
+    aad = record_aad("payment", merchant_id, payment_id, "metadata")
+    return {k: v for k, v in protect_pii(metadata, keyring, aad).items() if is_pii_key(k)}
 
 
 def _principal(request: web.Request) -> Principal:
@@ -83,6 +107,9 @@ async def create_payment(request: web.Request) -> web.Response:
     command = parse_create_payment(body, principal.merchant_id)
 
     payment_id = new_payment_id()
+    # personal data in metadata: encrypted for PostgreSQL, masked everywhere else
+    pii = encrypted_pii(command.metadata, _keyring(settings), principal.merchant_id, payment_id)
+    command = dataclasses.replace(command, metadata=mask_pii(command.metadata))
     event = build_payment_requested(
         command,
         merchant_id=principal.merchant_id,
@@ -105,7 +132,7 @@ async def create_payment(request: web.Request) -> web.Response:
     # PostgreSQL first (the source of truth, PENDING + its event in the outbox), then
     # the queue; if the queue refuses, the payment is FAILED with nothing sent.
     try:
-        await request.app[STORE].create_pending(event, event.created_at)
+        await request.app[STORE].create_pending(event, event.created_at, pii)
     except StoreUnavailableError as exc:
         raise ServiceUnavailableError("payments cannot be accepted right now; retry later") from exc
     try:

@@ -135,11 +135,13 @@ class PaymentStore:
             return False
         return True
 
-    async def create_pending(self, event: PaymentRequested, now: datetime) -> None:
+    async def create_pending(
+        self, event: PaymentRequested, now: datetime, pii: Mapping[str, str] | None = None
+    ) -> None:
         """Store the accepted payment as PENDING with its status event (the outbox)."""
         try:
             async with self._pool.acquire(timeout=QUERY_TIMEOUT_S) as conn:
-                await payments.create_pending(conn, event, now)
+                await payments.create_pending(conn, event, now, pii)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StoreUnavailableError(f"postgres: {type(exc).__name__}") from exc
 

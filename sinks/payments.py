@@ -155,11 +155,16 @@ async def _record_change(
 
 
 async def create_pending(
-    conn: asyncpg.Connection, request: PaymentRequested, now: datetime
+    conn: asyncpg.Connection,
+    request: PaymentRequested,
+    now: datetime,
+    pii: Mapping[str, str] | None = None,
 ) -> TransitionResult:
     """Store an accepted payment as PENDING (sequence 1, submitted) with its event.
 
-    Idempotent on ``payment_id``: a second call returns the stored payment unchanged.
+    ``pii`` holds the encrypted personal-data fields of the metadata (the request's
+    own metadata is already masked). Idempotent on ``payment_id``: a second call
+    returns the stored payment unchanged.
     """
     event = PaymentStatusChanged.first(
         request, PaymentStatus.PENDING, now, operation=Operation.SUBMIT.value
@@ -168,9 +173,9 @@ async def create_pending(
         inserted = await conn.fetchval(
             "INSERT INTO payments (payment_id, merchant_id, user_id, status, sequence,"
             " amount_paisa, fees_paisa, currency, payment_method, payment_details, description,"
-            " callback_url, metadata, request_id, created_at, expires_at, updated_at)"
+            " callback_url, metadata, request_id, created_at, expires_at, updated_at, pii)"
             " VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9::jsonb, $10, $11, $12::jsonb, $13,"
-            " $14, $15, $16) ON CONFLICT (payment_id) DO NOTHING RETURNING 1",
+            " $14, $15, $16, $17::jsonb) ON CONFLICT (payment_id) DO NOTHING RETURNING 1",
             request.payment_id,
             request.merchant_id,
             request.user_id,
@@ -187,6 +192,7 @@ async def create_pending(
             request.created_at,
             request.expires_at,
             now,
+            dict(pii or {}),
         )
         if inserted is None:
             row = await locked_payment(conn, request.payment_id)
