@@ -33,6 +33,7 @@ from ingress.auth import mint_token
 from ingress.payment_methods import VAULT
 from settings import Settings, load_settings
 from sinks.vault import Vault, pan_aad
+from tests.support.canary import pg_hits, redis_hits
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -43,7 +44,6 @@ OTHER = f"m_vault_other_{RUN}"
 USER = f"u_{RUN}"
 TOKENIZE = "/api/v1/payment-methods/tokenize"
 ERROR_KEYS = {"type", "code", "message", "param", "request_id"}
-TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "bytea")
 
 
 def random_pan(prefix: str, length: int = 16) -> str:
@@ -267,64 +267,6 @@ def _record_text(record: logging.LogRecord) -> str:
     return record.getMessage() + " " + " ".join(f"{k}={v!r}" for k, v in vars(record).items())
 
 
-async def _pg_hits(pool: asyncpg.Pool, needle: str, regex: str | None) -> list[str]:
-    columns = await pool.fetch(
-        """
-        SELECT c.table_schema, c.table_name, c.column_name, c.data_type
-        FROM information_schema.columns c
-        JOIN information_schema.tables t USING (table_schema, table_name)
-        WHERE t.table_type = 'BASE TABLE'
-          AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
-          AND c.data_type = ANY($1::text[])
-        """,
-        list(TEXT_TYPES),
-    )
-    assert any(c["table_name"] == "payment_methods" for c in columns)
-    hits = []
-    for col in columns:
-        name = f'"{col["table_schema"]}"."{col["table_name"]}"'
-        column = f'"{col["column_name"]}"'
-        if col["data_type"] == "bytea":
-            as_text = f"encode({column}, 'escape')"
-            exact = f"position(convert_to($1, 'UTF8') in {column}) > 0"
-        else:
-            as_text = f"{column}::text"
-            exact = f"strpos({as_text}, $1) > 0"
-        count = await pool.fetchval(
-            f"SELECT count(*) FROM {name} WHERE {exact} OR {as_text} ~ $2::text",
-            needle,
-            regex,
-        )
-        if count:
-            hits.append(f"{name}.{column}: {count}")
-    return hits
-
-
-async def _redis_hits(redis: aioredis.Redis, needles: list[bytes], cvv: re.Pattern[bytes]) -> list:
-    hits = []
-    async for key in redis.scan_iter(count=1000):
-        kind = (await redis.type(key)).decode()
-        if kind == "string":
-            values = [await redis.get(key) or b""]
-        elif kind == "hash":
-            values = [b for kv in (await redis.hgetall(key)).items() for b in kv]
-        elif kind == "list":
-            values = await redis.lrange(key, 0, -1)
-        elif kind == "set":
-            values = list(await redis.smembers(key))
-        elif kind == "zset":
-            values = await redis.zrange(key, 0, -1)
-        elif kind == "stream":
-            entries = await redis.xrange(key)
-            values = [b for _, fields in entries for kv in fields.items() for b in kv]
-        else:
-            values = []
-        for blob in [key, *values]:
-            if any(n in blob for n in needles) or cvv.search(blob):
-                hits.append(key)
-    return hits
-
-
 async def test_canary_card_is_nowhere_in_the_clear(
     client: TestClient,
     settings: Settings,
@@ -351,15 +293,15 @@ async def test_canary_card_is_nowhere_in_the_clear(
 
     cvv_regex = f"(^|[^0-9A-Za-z+/=_-]){cvv}($|[^0-9A-Za-z+/=_-])"
     for needle in (pan, holder):
-        assert await _pg_hits(pool, needle, cvv_regex) == [], needle
+        assert await pg_hits(pool, needle, cvv_regex) == [], needle
     # the PAN only as ciphertext: no column holds it, its first 12 or its middle digits
-    assert await _pg_hits(pool, pan[:12], None) == []
-    assert await _pg_hits(pool, pan[4:14], None) == []
+    assert await pg_hits(pool, pan[:12], None) == []
+    assert await pg_hits(pool, pan[4:14], None) == []
 
-    redis_hits = await _redis_hits(
+    in_redis = await redis_hits(
         redis, [pan.encode(), holder.encode(), pan[:12].encode()], re.compile(cvv_regex.encode())
     )
-    assert redis_hits == []
+    assert in_redis == []
 
     logged = "\n".join(_record_text(r) for r in caplog.records)
     assert created["token"] in logged  # the request was logged, with ids only
