@@ -23,11 +23,13 @@ from ingress.auth import authenticate
 from ingress.context import PRINCIPAL, PRODUCER, SETTINGS, STORE, TOPICS
 from ingress.errors import Handler, observe_middleware
 from ingress.guards import idempotency_middleware, install_guards, rate_limit_middleware
+from ingress.live_status import add_live_status_routes
 from ingress.payment_methods import add_payment_method_routes
 from ingress.payment_ops import add_payment_operation_routes
 from ingress.producer import PaymentProducer
 from ingress.routes import add_routes
 from ingress.store import PaymentStore, build_pool_kwargs, build_redis, cache_ttl_s
+from ingress.webhooks import add_webhook_routes
 from schemas.topics import build_topics
 from settings import Settings
 
@@ -117,4 +119,6 @@ def create_app(settings: Settings, resources: Resources | None = None) -> web.Ap
     add_routes(app, with_metrics=settings.enable_metrics)
     add_payment_method_routes(app)
     add_payment_operation_routes(app)
+    add_webhook_routes(app)
+    add_live_status_routes(app)
     return app

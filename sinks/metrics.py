@@ -69,3 +69,4 @@ idempotency_cache_errors_total = Counter(
     "idempotency_cache_errors_total",
     "Idempotency fast-path (Redis) operations that failed; PostgreSQL answered instead.",
 )
+live_status_streams = Gauge("live_status_streams", "Open live status streams.", ["transport"])
