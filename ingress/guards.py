@@ -66,6 +66,7 @@ from ingress.ratelimit import (
     RateLimiterUnavailableError,
 )
 from sinks.metrics import idempotency_requests_total, rate_limit_redis_errors_total
+from sinks.vault import keyring_from_settings
 
 log = logging.getLogger("paystream.ingress")
 
@@ -81,7 +82,9 @@ def install_guards(app: web.Application, pool: asyncpg.Pool, redis: aioredis.Red
     """Give the guards their clients (called when the app starts; does no IO)."""
     settings = app[SETTINGS]
     breaker = Breaker()  # one Redis client, one view of whether it answers
-    app[IDEMPOTENCY] = IdempotencyStore(pool, redis, settings.idempotency_ttl_s, breaker)
+    app[IDEMPOTENCY] = IdempotencyStore(
+        pool, redis, settings.idempotency_ttl_s, breaker, keyring_from_settings(settings)
+    )
     app[FINGERPRINT_KEY] = fingerprint_key(settings.encryption_key.reveal().encode())
     app[RATE_LIMITER] = RateLimiter(
         redis, settings.rate_limit_per_s, settings.rate_limit_burst, breaker

@@ -32,6 +32,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from domain.vault_crypto import KeyRing, VaultCryptoError, record_aad
 from ingress.degrade import Breaker, LogThrottle
 from ingress.errors import IngressError
 from ingress.idempotency import REPLAYED_HEADERS, StoredResponse
@@ -156,7 +157,9 @@ class IdempotencyStore:
         redis: aioredis.Redis,
         ttl_s: int,
         breaker: Breaker | None = None,
+        keyring: KeyRing | None = None,
     ) -> None:
+        self._keyring = keyring
         self._pool = pool
         self._redis = redis
         self._breaker = breaker if breaker is not None else Breaker()
@@ -164,6 +167,26 @@ class IdempotencyStore:
         self._redis_log = LogThrottle()
         self._last_purge = time.monotonic()
         self._purging: asyncio.Task[None] | None = None
+
+    # Stored bodies are encrypted: a response can hold a secret shown once -----------
+
+    def _seal(self, merchant_id: str, key: str, response: StoredResponse) -> StoredResponse:
+        """The response with its body encrypted (AES-256-GCM, bound to merchant and key)."""
+        if self._keyring is None:
+            return response
+        sealed = self._keyring.encrypt(response.body, record_aad("idempotency", merchant_id, key))
+        return StoredResponse(response.status, response.headers, sealed.encode("ascii"))
+
+    def _open(self, merchant_id: str, key: str, response: StoredResponse) -> StoredResponse:
+        if self._keyring is None:
+            return response
+        try:
+            body = self._keyring.decrypt(
+                response.body.decode("ascii"), record_aad("idempotency", merchant_id, key)
+            )
+        except (VaultCryptoError, UnicodeDecodeError) as exc:
+            raise IdempotencyStoreUnavailableError("stored response cannot be opened") from exc
+        return StoredResponse(response.status, response.headers, body)
 
     # Redis fast path (best effort) -------------------------------------------------
 
@@ -187,7 +210,10 @@ class IdempotencyStore:
         except _REDIS_ERRORS as exc:
             self._redis_failed("get", exc)
             return None
-        return _decode_cached(raw) if raw is not None else None
+        found = _decode_cached(raw) if raw is not None else None
+        if found is None or found.response is None:
+            return found
+        return Existing(found.fingerprint, self._open(merchant_id, key, found.response))
 
     async def _cache(
         self, merchant_id: str, key: str, fingerprint: str, response: StoredResponse, ttl_ms: int
@@ -198,7 +224,7 @@ class IdempotencyStore:
             await asyncio.wait_for(
                 self._redis.set(
                     cache_key(merchant_id, key),
-                    _encode_cached(fingerprint, response),
+                    _encode_cached(fingerprint, self._seal(merchant_id, key, response)),
                     px=max(1, ttl_ms),
                 ),
                 REDIS_TIMEOUT_S,
@@ -233,10 +259,14 @@ class IdempotencyStore:
             return None
         response = None
         if row["state"] == "completed":
-            response = StoredResponse(
-                status=row["response_status"],
-                headers=_headers_of(row["response_headers"]),
-                body=bytes(row["response_body"]),
+            response = self._open(
+                merchant_id,
+                key,
+                StoredResponse(
+                    status=row["response_status"],
+                    headers=_headers_of(row["response_headers"]),
+                    body=bytes(row["response_body"]),
+                ),
             )
             await self._cache(merchant_id, key, row["fingerprint"], response, row["ttl_ms"])
         return Existing(row["fingerprint"], response, row["ttl_ms"])
@@ -256,7 +286,7 @@ class IdempotencyStore:
                     claim.owner,
                     response.status,
                     orjson.dumps(dict(response.headers)).decode("utf-8"),
-                    response.body,
+                    self._seal(claim.merchant_id, claim.key, response).body,
                 ),
                 PG_TIMEOUT_S,
             )

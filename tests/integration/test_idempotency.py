@@ -24,12 +24,14 @@ from aiohttp import ClientConnectionError, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from domain.events import PaymentRequested
+from domain.vault_crypto import record_aad
 from ingress.app import create_app
 from ingress.auth import mint_token
 from ingress.idempotency import fingerprint, fingerprint_key, idempotent
 from ingress.idempotency_store import STALE_CLAIM_S, cache_key
 from schemas.topics import build_topics
-from settings import Settings
+from settings import Settings, load_settings
+from sinks.vault import keyring_from_settings
 from tests.support.pipeline import read_topic_since
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -228,7 +230,10 @@ async def test_replay_reuse_and_missing_key(client: TestClient, pool: asyncpg.Po
     stored = await row(pool, merchant_id, key)
     assert stored is not None
     assert (stored["state"], stored["response_status"]) == ("completed", 201)
-    assert bytes(stored["response_body"]) == created
+    # stored encrypted (a response can carry a secret shown once), bound to merchant and key
+    sealed = bytes(stored["response_body"]).decode("ascii")
+    aad = record_aad("idempotency", merchant_id, key)
+    assert keyring_from_settings(load_settings()).decrypt(sealed, aad) == created
     assert 86_000 < (stored["expires_at"] - stored["created_at"]).total_seconds() <= 86_400
 
     missing = await client.post(PAYMENTS, json=BODY, headers=headers(merchant_id))
