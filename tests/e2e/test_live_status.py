@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from ingress.auth import mint_token
 from settings import Settings
-from tests.support.pipeline import Service, create_payment, service_env
+from tests.support.pipeline import Service, create_payment
 from tests.support.sse import SseEvent, SseStream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -39,22 +39,8 @@ ORDER = [
 ]
 
 
-@pytest.fixture(scope="module")
-def service(settings: Settings) -> Iterator[Service]:
-    running = Service(
-        settings, settings.data_dir / "test-logs" / "live-status", service_env()
-    ).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
+"""A stream stays open while the payment moves: no total limit, only per-read ones."""
 
 
 def token(settings: Settings) -> str:

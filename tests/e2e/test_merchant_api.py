@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -14,39 +13,9 @@ import pytest
 
 from ingress.auth import mint_token
 from settings import Settings
-from tests.support.pipeline import Service, create_payment, service_env, wait_terminal
+from tests.support.pipeline import Service, create_payment, wait_terminal
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def service(settings: Settings) -> Iterator[Service]:
-    running = Service(
-        settings, settings.data_dir / "test-logs" / "merchant-api", service_env()
-    ).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-def merchant(settings: Settings) -> dict[str, str]:
-    token = mint_token(settings, f"merchant-{uuid.uuid4()}")
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _idem(headers: dict[str, str]) -> dict[str, str]:

@@ -9,14 +9,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import asyncpg
-import pytest
 
-from ingress.auth import mint_token
 from schemas.topics import build_topics
 from settings import Settings
 from tests.support.pipeline import (
@@ -25,38 +21,12 @@ from tests.support.pipeline import (
     create_payment,
     payload_json,
     read_topic_since,
-    service_env,
     simulator_charges,
     wait_terminal,
 )
 
-
-@pytest.fixture(scope="module")
-def service(settings: Settings) -> Iterator[Service]:
-    log_dir = settings.data_dir / "test-logs"
-    running = Service(settings, log_dir, service_env(PAYSTREAM_SIMULATOR_LATENCY_MS="60")).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-def token(settings: Settings) -> str:
-    return mint_token(settings, f"merchant-{uuid.uuid4()}")
+SERVICE_ENV = {"PAYSTREAM_SIMULATOR_LATENCY_MS": "60"}
+"""The simulator answers slowly enough for a worker to be killed mid-stream."""
 
 
 async def test_upi_success_and_failure_reach_postgres_and_the_webhook_topic(

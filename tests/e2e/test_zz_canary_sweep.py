@@ -12,10 +12,8 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
-import pytest
 import redis.asyncio as aioredis
 
 from domain.cards import luhn_valid
@@ -23,7 +21,7 @@ from ingress.auth import mint_token
 from settings import Settings
 from sinks.db import create_pool
 from tests.support.canary import kafka_hits, log_hits, pg_hits, redis_hits
-from tests.support.pipeline import Service, create_payment, service_env, wait_terminal
+from tests.support.pipeline import Service, create_payment, wait_terminal
 
 TEST_PANS = ["4111111111111111", "5555555555554444", "378282246310005", "4012888888881881"]
 
@@ -34,21 +32,6 @@ def canary_pan() -> str:
         pan = "4" + "".join(secrets.choice("0123456789") for _ in range(15))
         if luhn_valid(pan):
             return pan
-
-
-@pytest.fixture(scope="module")
-def service(settings: Settings) -> Iterator[Service]:
-    running = Service(settings, settings.data_dir / "test-logs" / "canary", service_env()).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def test_no_card_number_or_personal_data_anywhere_in_the_clear(
