@@ -23,7 +23,7 @@ class PaymentStatus(StrEnum):
     SUCCESS = "SUCCESS"
     """Captured: the money is collected and will be settled to the merchant."""
     FAILED = "FAILED"
-    """Declined or blocked; no money moved. ``failure_code`` says why. Terminal."""
+    """Declined or blocked; no money moved. ``failure.code`` says why. Terminal."""
     CANCELLED = "CANCELLED"
     """Cancelled by the merchant before completion; no money moved. Terminal."""
     EXPIRED = "EXPIRED"

@@ -24,6 +24,7 @@ from ingress.context import PRINCIPAL, PRODUCER, SETTINGS, STORE, TOPICS
 from ingress.errors import Handler, observe_middleware
 from ingress.guards import idempotency_middleware, install_guards, rate_limit_middleware
 from ingress.live_status import add_live_status_routes
+from ingress.openapi import add_openapi_routes, is_public
 from ingress.payment_methods import add_payment_method_routes
 from ingress.payment_ops import add_payment_operation_routes
 from ingress.producer import PaymentProducer
@@ -58,7 +59,10 @@ RESOURCES: Final = web.AppKey("resources", Resources)
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every matched route under ``/api/`` needs a valid merchant token."""
-    if request.match_info.http_exception is None and request.path.startswith(API_PREFIX):
+    match = request.match_info
+    if match.http_exception is None and request.path.startswith(API_PREFIX):
+        if is_public(match.handler):  # the API reference: /api/v1/openapi.json, /api/v1/docs
+            return await handler(request)
         authorization = request.headers.get("Authorization")
         request[PRINCIPAL] = authenticate(request.app[SETTINGS], authorization)
     return await handler(request)
@@ -121,4 +125,5 @@ def create_app(settings: Settings, resources: Resources | None = None) -> web.Ap
     add_payment_operation_routes(app)
     add_webhook_routes(app)
     add_live_status_routes(app)
+    add_openapi_routes(app)
     return app

@@ -91,16 +91,24 @@ def dumps(data: Any) -> str:
 def error_body(
     type_: str, code: str, message: str, param: str | None, request_id: str
 ) -> dict[str, Any]:
-    """The one error shape merchants see."""
+    """The one error shape merchants see.
+
+    ``message`` and ``param`` may echo a submitted name; one that cannot be UTF-8
+    (a lone surrogate from a JSON ``"\\ud800"`` escape) is shown with ``?`` instead.
+    """
     return {
         "error": {
             "type": type_,
             "code": code,
-            "message": message,
-            "param": param,
+            "message": _utf8(message),
+            "param": None if param is None else _utf8(param),
             "request_id": request_id,
         }
     }
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def error_response(

@@ -177,7 +177,10 @@ def canonical_body(body: bytes) -> bytes:
     except (ValueError, RecursionError):
         return b"raw:" + body
     text = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return b"json:" + text.encode("utf-8")
+    try:
+        return b"json:" + text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800") has no UTF-8 form
+        return b"raw:" + body
 
 
 def fingerprint(method: str, path: str, body: bytes, key: bytes = b"") -> str:

@@ -266,7 +266,7 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
         if raw is None or raw.strip() == "":
             continue
         text = raw.strip()
-        if not text.isdigit() or len(text) > 10:
+        if not (text.isascii() and text.isdigit()) or len(text) > 10:
             raise RequestError(
                 "parameter_invalid", f"{param} must be an event id (a whole number)", param
             )

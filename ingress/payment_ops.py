@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -38,6 +39,8 @@ log = logging.getLogger("paystream.ingress.payment_ops")
 PAYMENTS_PATH: Final = "/api/v1/payments"
 DEFAULT_LIMIT: Final = 10
 MAX_LIMIT: Final = 100
+REFUND_ID: Final = re.compile(r"rfnd_[0-9A-HJKMNP-TV-Z]{26}")
+"""The shape of a refund id (sinks.refunds.new_refund_id), checked before any lookup."""
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
@@ -52,7 +55,7 @@ def parse_limit(raw: str | None) -> int:
     """``limit``: 1..100, default 10."""
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise RequestError("parameter_invalid", f"limit must be 1..{MAX_LIMIT}", "limit")
     return int(raw)
 
@@ -63,11 +66,12 @@ def parse_timestamp(raw: str | None, param: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)  # OverflowError: outside years 1-9999 once in UTC
+    except (ValueError, OverflowError):
         raise RequestError(
             "parameter_invalid", f"{param} must be an RFC 3339 time or a date", param
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_list_query(query: Mapping[str, str]) -> dict[str, Any]:
@@ -252,11 +256,12 @@ async def create_refund(request: web.Request) -> web.Response:
 async def get_refund(request: web.Request) -> web.Response:
     """``GET /api/v1/refunds/{refund_id}``."""
     principal = _principal(request)
+    refund_id = request.match_info["refund_id"]
+    if not REFUND_ID.fullmatch(refund_id):
+        raise not_found("refund_id", "refund")
     try:
         async with request.app[STORE].pool.acquire() as conn:
-            row = await refunds.get_refund(
-                conn, request.match_info["refund_id"], principal.merchant_id
-            )
+            row = await refunds.get_refund(conn, refund_id, principal.merchant_id)
     except RefundNotFoundError:
         raise not_found("refund_id", "refund") from None
     except _DB_ERRORS as exc:
@@ -274,6 +279,11 @@ async def list_refunds(request: web.Request) -> web.Response:
         if name not in {"limit", "starting_after"}:
             raise RequestError("parameter_unknown", f"unknown query parameter: {name}", name)
     limit = parse_limit(request.query.get("limit"))
+    cursor = request.query.get("starting_after")
+    if cursor is not None and not REFUND_ID.fullmatch(cursor):
+        raise RequestError(
+            "parameter_invalid", "starting_after must be a refund id", "starting_after"
+        )
     try:
         async with request.app[STORE].pool.acquire() as conn:
             if payment_id is not None:
@@ -283,7 +293,7 @@ async def list_refunds(request: web.Request) -> web.Response:
                 principal.merchant_id,
                 payment_id=payment_id,
                 limit=limit + 1,
-                starting_after=request.query.get("starting_after"),
+                starting_after=cursor,
             )
     except PaymentNotFoundError:
         raise not_found("payment_id", "payment") from None
