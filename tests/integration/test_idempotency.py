@@ -117,16 +117,6 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis(
-        host=settings.redis_host, port=settings.redis_port, db=settings.redis_db
-    )
-    await client.ping()
-    yield client
-    await client.aclose()
-
-
 @pytest.fixture(scope="module")
 def routes() -> ExtraRoutes:
     return ExtraRoutes()

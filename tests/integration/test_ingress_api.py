@@ -90,30 +90,6 @@ def new_key() -> dict[str, str]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=4, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.fail(f"PostgreSQL {settings.db_host}:{settings.db_port} unreachable: {exc!r}")
-    yield pool
-    await pool.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis(
-        host=settings.redis_host, port=settings.redis_port, db=settings.redis_db
-    )
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        pytest.fail(f"Redis {settings.redis_host}:{settings.redis_port} unreachable: {exc!r}")
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def consumer(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,

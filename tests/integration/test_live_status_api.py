@@ -62,13 +62,6 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def client(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[TestClient]:
-    del pool
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
-
-
 async def pending_payment(pool: asyncpg.Pool, merchant_id: str = MERCHANT) -> str:
     """A PENDING payment in PostgreSQL only (sequence 1); nothing is queued for it."""
     now = datetime.now(UTC)

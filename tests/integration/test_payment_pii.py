@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from domain.events import PaymentRequested
 from domain.pii import reveal_pii
 from domain.vault_crypto import record_aad
-from ingress.app import create_app
 from ingress.auth import mint_token
 from schemas.topics import build_topics
 from settings import Settings
@@ -25,13 +24,7 @@ EMAIL = f"pii-canary-{uuid.uuid4().hex[:8]}@example.com"
 PHONE = "+919876543210"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(settings: Settings) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
-
-
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(settings, min_size=1, max_size=2)
     yield pool

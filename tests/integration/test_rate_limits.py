@@ -51,16 +51,6 @@ def redis_errors() -> float:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis(
-        host=settings.redis_host, port=settings.redis_port, db=settings.redis_db
-    )
-    await client.ping()
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def limited(settings: Settings) -> AsyncIterator[TestClient]:
     tight = dataclasses.replace(settings, rate_limit_per_s=RATE, rate_limit_burst=BURST)
     async with TestClient(TestServer(create_app(tight))) as client:

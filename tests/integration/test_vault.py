@@ -15,14 +15,12 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -73,37 +71,6 @@ def card_body(pan: str, *, user: str = USER, cvv: str = "123", **details: Any) -
         },
         "display_name": "**** **** **** 0000",
     }
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=4, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.fail(f"PostgreSQL {settings.db_host}:{settings.db_port} unreachable: {exc!r}")
-    yield pool
-    await pool.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis(
-        host=settings.redis_host, port=settings.redis_port, db=settings.redis_db
-    )
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        pytest.fail(f"Redis {settings.redis_host}:{settings.redis_port} unreachable: {exc!r}")
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def client(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[TestClient]:
-    del pool  # the stack is checked and migrated first
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
 
 
 async def tokenize(client: TestClient, settings: Settings, body: dict[str, Any], **kw: Any) -> Any:

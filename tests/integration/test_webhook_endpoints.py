@@ -63,16 +63,6 @@ def auth(settings: Settings, merchant_id: str = MERCHANT) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await asyncpg.create_pool(settings.database_dsn, min_size=1, max_size=4, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.fail(f"PostgreSQL {settings.db_host}:{settings.db_port} unreachable: {exc!r}")
-    yield pool
-    await pool.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def client(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[TestClient]:
     del pool  # the stack is checked and migrated first
     app = create_app(settings)
