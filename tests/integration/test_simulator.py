@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
 
-from domain.ids import attempt_idempotency_key, new_payment_id
 from domain.ports import ChargeRequest, ProviderOutcome
 from providers import build_providers
 from providers.errors import (
@@ -33,87 +26,30 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.http import MAX_RESPONSE_BYTES, execute
-from providers.simulator import UPI_DECLINES, SimulatorConfig, create_simulator_app
+from providers.simulator import UPI_DECLINES
 from providers.upi_core import DECLINE_CODES, UpiCoreProvider
 from settings import load_settings
+from tests.support import simulator
+from tests.support.ports import fields_of
+from tests.support.simulator import (
+    TIMEOUT_S,
+    assert_stops_on_sigterm,
+    configure,
+    free_port,
+    ledger,
+    serve,
+    simulator_process,
+)
+from tests.support.simulator import charge_request as charge
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 2.0
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(autouse=True)
-def _needs_stack() -> None:
-    """Overrides the folder-wide stack check: these tests need only the simulator,
-    which they start themselves on a real loopback socket (Kafka/PG/Redis unused)."""
-
-
-@pytest.fixture(scope="module")
-async def sim_url() -> AsyncIterator[str]:
-    runner, url = await _serve(
-        create_simulator_app(SimulatorConfig(latency_ms=0, timeout_sleep_ms=600, seed=1))
-    )
-    yield url
-    await runner.cleanup()
-
-
-@pytest.fixture(scope="module")
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-async def _fresh_simulator(sim_url: str, session: aiohttp.ClientSession) -> None:
-    async with session.post(f"{sim_url}/sim/reset") as response:
-        assert response.status == 200
-
-
-@pytest.fixture
-def upi(sim_url: str, session: aiohttp.ClientSession) -> UpiCoreProvider:
-    return UpiCoreProvider(session, sim_url, TIMEOUT_S)
-
-
-def charge(vpa: str, *, amount: int = 10_000, payment_id: str | None = None) -> ChargeRequest:
-    payment_id = payment_id or new_payment_id()
-    return ChargeRequest(
-        payment_id=payment_id,
-        attempt_no=1,
-        idempotency_key=attempt_idempotency_key(payment_id, 1),
-        amount_paisa=amount,
-        currency="INR",
-        payment_method="UPI",
-        payment_details={"vpa": vpa},
-        description="integration test",
-    )
-
-
-async def configure(session: aiohttp.ClientSession, sim_url: str, **knobs: Any) -> None:
-    async with session.post(f"{sim_url}/sim/config", json=knobs) as response:
-        assert response.status == 200, await response.text()
-
-
-async def ledger(session: aiohttp.ClientSession, sim_url: str) -> dict[str, Any]:
-    async with session.get(f"{sim_url}/sim/ledger") as response:
-        assert response.status == 200
-        book: dict[str, Any] = await response.json()
-        return book
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# the sandbox fixtures (pytest finds them by these names)
+_needs_stack = simulator._needs_stack
+_fresh_simulator = simulator._fresh_simulator
+sim_url = simulator.simulator_url(seed=1)
+session = simulator.session
+upi = simulator.upi
 
 
 # --------------------------------------------------------------------- outcomes
@@ -256,14 +192,10 @@ async def test_same_key_with_another_amount_is_refused_and_not_charged(
     }
     async with session.post(f"{sim_url}/upi/v1/collect", json=payload) as response:
         assert response.status == 422
-    altered = ChargeRequest(**{**_fields(request), "amount_paisa": 20_000})
+    altered = ChargeRequest(**{**fields_of(request), "amount_paisa": 20_000})
     assert (await upi.authorize(altered)).outcome is ProviderOutcome.UNKNOWN
     book = await ledger(session, sim_url)
     assert [e["amount_paisa"] for e in book["entries"]] == [10_000]
-
-
-def _fields(request: ChargeRequest) -> dict[str, Any]:
-    return {name: getattr(request, name) for name in request.__slots__}
 
 
 # --------------------------------------------------------------------- UNKNOWN and NOT_SENT
@@ -429,7 +361,7 @@ async def _misbehaving(request: web.Request) -> web.StreamResponse:
 async def odd_url() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_route("*", "/{kind}", _misbehaving)
-    runner, url = await _serve(app)
+    runner, url = await serve(app)
     yield url
     await runner.cleanup()
 
@@ -518,38 +450,10 @@ async def test_executor_records_answered_calls(
 async def test_python_m_providers_simulator_serves_and_stops_on_sigterm(
     session: aiohttp.ClientSession,
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "providers.simulator",
-        "--port",
-        "0",
-        "--latency-ms",
-        "0",
-        cwd=REPO,
-        env={**os.environ, "PAYSTREAM_LOG_LEVEL": "INFO"},
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    try:
-        port = None
-        async with asyncio.timeout(15):
-            while port is None:
-                line = await process.stderr.readline()
-                assert line, "simulator exited before listening"
-                record = json.loads(line)
-                if record.get("message") == "simulator listening":
-                    port = int(record["port"])
-        async with session.get(f"http://127.0.0.1:{port}/health") as response:
+    async with simulator_process() as (process, url):
+        async with session.get(f"{url}/health") as response:
             assert response.status == 200
-        upi = UpiCoreProvider(session, f"http://127.0.0.1:{port}", TIMEOUT_S)
+        upi = UpiCoreProvider(session, url, TIMEOUT_S)
         assert (await upi.authorize(charge("success@upi"))).outcome is ProviderOutcome.APPROVED
 
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(10):
-            await process.stderr.read()
-            assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await assert_stops_on_sigterm(process)

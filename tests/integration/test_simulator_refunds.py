@@ -8,20 +8,12 @@ by refund status inquiry.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import socket
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from domain.ids import attempt_idempotency_key, new_id, new_payment_id
+from domain.ids import new_id
 from domain.ports import (
     ChargeRequest,
     ChargeResult,
@@ -32,63 +24,36 @@ from domain.ports import (
     RefundResult,
 )
 from providers import build_providers
-from providers.simulator import REFUND_FAIL_REASON, SimulatorConfig, create_simulator_app
+from providers.simulator import REFUND_FAIL_REASON
 from providers.upi_core import UpiCoreProvider
 from settings import load_settings
+from tests.support import simulator
+from tests.support.ports import fields_of
+from tests.support.simulator import (
+    TIMEOUT_S,
+    assert_stops_on_sigterm,
+    charge_request,
+    configure,
+    free_port,
+    ledger,
+    simulator_process,
+)
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 2.0
-
-
-@pytest.fixture(autouse=True)
-def _needs_stack() -> None:
-    """Overrides the folder-wide stack check: only the simulator is needed, started here."""
-
-
-@pytest.fixture(scope="module")
-async def sim_url() -> AsyncIterator[str]:
-    app = create_simulator_app(SimulatorConfig(latency_ms=0, timeout_sleep_ms=600, seed=7))
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-
-
-@pytest.fixture(scope="module")
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-async def _fresh_simulator(sim_url: str, session: aiohttp.ClientSession) -> None:
-    async with session.post(f"{sim_url}/sim/reset") as response:
-        assert response.status == 200
-
-
-@pytest.fixture
-def upi(sim_url: str, session: aiohttp.ClientSession) -> UpiCoreProvider:
-    return UpiCoreProvider(session, sim_url, TIMEOUT_S)
+# the sandbox fixtures (pytest finds them by these names)
+_needs_stack = simulator._needs_stack
+_fresh_simulator = simulator._fresh_simulator
+sim_url = simulator.simulator_url(seed=7)
+session = simulator.session
+upi = simulator.upi
 
 
 async def charged(
     upi: PaymentProvider, vpa: str = "success@upi", amount: int = 10_000
 ) -> tuple[ChargeRequest, ChargeResult]:
     """Charge a fresh payment; returns (request, result)."""
-    payment_id = new_payment_id()
-    request = ChargeRequest(
-        payment_id=payment_id,
-        attempt_no=1,
-        idempotency_key=attempt_idempotency_key(payment_id, 1),
-        amount_paisa=amount,
-        currency="INR",
-        payment_method="UPI",
-        payment_details={"vpa": vpa},
-        description="refund test",
-    )
+    request = charge_request(vpa, amount=amount, description="refund test")
     return request, await upi.authorize(request)
 
 
@@ -106,24 +71,6 @@ def refund_of(
         provider_txn_id=result.external_txn_id or "UPC_NONE",
         reason=reason,
     )
-
-
-async def configure(session: aiohttp.ClientSession, sim_url: str, **knobs: Any) -> None:
-    async with session.post(f"{sim_url}/sim/config", json=knobs) as response:
-        assert response.status == 200, await response.text()
-
-
-async def ledger(session: aiohttp.ClientSession, sim_url: str) -> dict[str, Any]:
-    async with session.get(f"{sim_url}/sim/ledger") as response:
-        assert response.status == 200
-        book: dict[str, Any] = await response.json()
-        return book
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def outcomes(results: list[RefundResult]) -> list[RefundOutcome]:
@@ -226,8 +173,8 @@ async def test_refund_of_an_unknown_original_is_refused(
 ) -> None:
     charge, result = await charged(upi)
     for request in (
-        RefundRequest(**{**_fields(refund_of(charge, result, 100)), "provider_txn_id": "UPC0"}),
-        RefundRequest(**{**_fields(refund_of(charge, result, 100)), "payment_id": "PAY_OTHER"}),
+        RefundRequest(**{**fields_of(refund_of(charge, result, 100)), "provider_txn_id": "UPC0"}),
+        RefundRequest(**{**fields_of(refund_of(charge, result, 100)), "payment_id": "PAY_OTHER"}),
     ):
         refund = await upi.refund(request)
         assert (refund.outcome, refund.failure_code) == (
@@ -235,10 +182,6 @@ async def test_refund_of_an_unknown_original_is_refused(
             "original_not_found",
         )
     assert (await ledger(session, sim_url))["refunded_per_merchant_ref"] == {}
-
-
-def _fields(request: RefundRequest) -> dict[str, Any]:
-    return {name: getattr(request, name) for name in RefundRequest.__slots__}
 
 
 # --------------------------------------------------------------------- idempotency
@@ -279,7 +222,7 @@ async def test_same_key_with_another_body_is_422_and_unknown(
     request = refund_of(charge, result, 1_000)
     assert (await upi.refund(request)).outcome is RefundOutcome.PROCESSED
     for change in ({"amount_paisa": 2_000}, {"reason": "other"}, {"refund_id": "RFD_OTHER"}):
-        altered = RefundRequest(**{**_fields(request), **change})
+        altered = RefundRequest(**{**fields_of(request), **change})
         outcome = await upi.refund(altered)
         assert outcome.outcome is RefundOutcome.UNKNOWN, change
         assert outcome.extra["http_status"] == "422"
@@ -447,29 +390,7 @@ async def test_registry_adapter_refunds(session: aiohttp.ClientSession, sim_url:
 async def test_the_simulator_process_refunds_and_keeps_the_oracle(
     session: aiohttp.ClientSession,
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "providers.simulator",
-        "--port",
-        "0",
-        "--latency-ms",
-        "0",
-        cwd=REPO,
-        env={**os.environ, "PAYSTREAM_LOG_LEVEL": "INFO"},
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    try:
-        port = None
-        async with asyncio.timeout(15):
-            while port is None:
-                line = await process.stderr.readline()
-                assert line, "simulator exited before listening"
-                record = json.loads(line)
-                if record.get("message") == "simulator listening":
-                    port = int(record["port"])
-        url = f"http://127.0.0.1:{port}"
+    async with simulator_process() as (process, url):
         upi = UpiCoreProvider(session, url, TIMEOUT_S)
         charge, result = await charged(upi, amount=5_000)
         first = await upi.refund(refund_of(charge, result, 2_000))
@@ -478,11 +399,4 @@ async def test_the_simulator_process_refunds_and_keeps_the_oracle(
         assert (await ledger(session, url))["refunded_per_merchant_ref"] == {
             charge.payment_id: 2_000
         }
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(10):
-            await process.stderr.read()
-            assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await assert_stops_on_sigterm(process)

@@ -28,6 +28,7 @@ from providers.upi_core import (
     map_refund_status_response,
     refund_result_from_error,
 )
+from tests.support.ports import fields_of
 
 REF = "PAY_01JD3Q0000ABCDEFGHJKMNPQRS"
 RFD = "RFD_01JD3Q0000ABCDEFGHJKMNPQRS"
@@ -269,7 +270,7 @@ def test_refund_request_carries_our_ids_the_original_and_integer_paisa() -> None
 
 
 def test_reason_defaults_to_empty_and_is_cut_to_the_limit() -> None:
-    fields = {name: getattr(refund(), name) for name in RefundRequest.__slots__}
+    fields = fields_of(refund())
     del fields["reason"]
     assert build_refund_request(RefundRequest(**fields))["reason"] == ""
     assert build_refund_request(refund(reason="r" * 300))["reason"] == "r" * 100
