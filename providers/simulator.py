@@ -80,10 +80,10 @@ import random
 import re
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import uvloop
 from aiohttp import web
@@ -451,7 +451,8 @@ def _text_field(
     return value
 
 
-def _parse_collect(body: Mapping[str, Any]) -> _Collect:
+def _inr_amount(body: Mapping[str, Any]) -> int:
+    """The body's ``amount_paisa`` (whole paisa, in range); the currency must be INR."""
     amount = body.get("amount_paisa")
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise _InvalidFieldError("amount_paisa", "amount_paisa must be an integer number of paisa")
@@ -459,6 +460,11 @@ def _parse_collect(body: Mapping[str, Any]) -> _Collect:
         raise _InvalidFieldError("amount_paisa", f"amount_paisa must be in 1..{_MAX_AMOUNT_PAISA}")
     if body.get("currency") != "INR":
         raise _InvalidFieldError("currency", "currency must be INR")
+    return amount
+
+
+def _parse_collect(body: Mapping[str, Any]) -> _Collect:
+    amount = _inr_amount(body)
     note = body.get("note", "")
     if not isinstance(note, str) or len(note) > _MAX_NOTE_CHARS:
         raise _InvalidFieldError("note", f"note must be a string of at most {_MAX_NOTE_CHARS}")
@@ -557,9 +563,7 @@ async def _process_collect(
         )
         return entry
     finally:
-        flight = state.in_flight.get(key)
-        if flight is not None and flight.task is asyncio.current_task():
-            del state.in_flight[key]
+        _landed(state.in_flight, key)
 
 
 def _conflict() -> web.Response:
@@ -573,29 +577,83 @@ def _conflict() -> web.Response:
 
 async def _upi_collect(request: web.Request) -> web.StreamResponse:
     state = request.config_dict[STATE]
+
+    def start(order: _Collect, key: tuple[str, str]) -> tuple[bool, Coroutine[Any, Any, Any]]:
+        plan = _plan_collect(order, state.config, state.rng)
+        return plan.drop, _process_collect(state, key, order, plan)
+
+    return await _submit(request, _parse_collect, state.entries, state.in_flight, start, _conflict)
+
+
+_Order = TypeVar("_Order", "_Collect", "_Refund")
+"""A parsed idempotent request: a collect or a refund."""
+
+
+async def _submit(
+    request: web.Request,
+    parse: Callable[[Mapping[str, Any]], _Order],
+    recorded: Mapping[tuple[str, str], LedgerEntry | RefundEntry],
+    in_flight: dict[tuple[str, str], _InFlight],
+    start: Callable[[_Order, tuple[str, str]], tuple[bool, Coroutine[Any, Any, Any]]],
+    conflict: Callable[[], web.Response],
+) -> web.StreamResponse:
+    """An idempotent request (collect or refund): 400 on a bad body; the recorded answer
+    on a repeat; else join the request in flight with that key, or ``start`` processing
+    it (``start`` plans it and returns whether to drop the answer, and the processing).
+    The same key with another fingerprint is a ``conflict``."""
     try:
-        order = _parse_collect(await _json_object(request))
+        order = parse(await _json_object(request))
     except _InvalidFieldError as exc:
         return _error(400, "INVALID_REQUEST", exc.message, exc.field_name)
     key = (UPI_PROVIDER, order.idempotency_key)
 
-    recorded = state.entries.get(key)
-    if recorded is not None:
-        if recorded.fingerprint != order.fingerprint:
-            return _conflict()
-        return web.json_response(recorded.answer())
+    entry = recorded.get(key)
+    if entry is not None:
+        if entry.fingerprint != order.fingerprint:
+            return conflict()
+        return web.json_response(entry.answer())
 
-    flight = state.in_flight.get(key)
+    flight = in_flight.get(key)
     drop = False
     if flight is None:
-        plan = _plan_collect(order, state.config, state.rng)
-        drop = plan.drop
-        task = asyncio.create_task(_process_collect(state, key, order, plan))
-        flight = _InFlight(order.fingerprint, order.merchant_ref, task)
-        state.in_flight[key] = flight
+        drop, processing = start(order, key)
+        flight = _InFlight(order.fingerprint, order.merchant_ref, asyncio.create_task(processing))
+        in_flight[key] = flight
     elif flight.fingerprint != order.fingerprint:
-        return _conflict()
+        return conflict()
     return await _answer_when_processed(request, flight, drop=drop, key=order.idempotency_key)
+
+
+def _landed(in_flight: dict[tuple[str, str], _InFlight], key: tuple[str, str]) -> None:
+    """Processing of ``key`` ended: forget its flight, unless another task holds it now."""
+    flight = in_flight.get(key)
+    if flight is not None and flight.task is asyncio.current_task():
+        del in_flight[key]
+
+
+def _status(
+    request: web.Request,
+    recorded: Mapping[tuple[str, str], LedgerEntry | RefundEntry],
+    in_flight: Mapping[tuple[str, str], _InFlight],
+) -> web.Response:
+    """A status inquiry: the recorded answer, PENDING while in flight, else 404 NOT_FOUND."""
+    idempotency_key = request.match_info["idempotency_key"]
+    key = (UPI_PROVIDER, idempotency_key)
+    entry = recorded.get(key)
+    if entry is not None:
+        return web.json_response(entry.answer())
+    flight = in_flight.get(key)
+    if flight is not None:
+        return web.json_response(
+            {
+                "status": "PENDING",
+                "merchant_ref": flight.merchant_ref,
+                "idempotency_key": idempotency_key,
+            }
+        )
+    return web.json_response(
+        {"status": "NOT_FOUND", "idempotency_key": idempotency_key}, status=404
+    )
 
 
 async def _answer_when_processed(
@@ -623,23 +681,7 @@ async def _answer_when_processed(
 
 async def _upi_status(request: web.Request) -> web.Response:
     state = request.config_dict[STATE]
-    idempotency_key = request.match_info["idempotency_key"]
-    key = (UPI_PROVIDER, idempotency_key)
-    recorded = state.entries.get(key)
-    if recorded is not None:
-        return web.json_response(recorded.answer())
-    flight = state.in_flight.get(key)
-    if flight is not None:
-        return web.json_response(
-            {
-                "status": "PENDING",
-                "merchant_ref": flight.merchant_ref,
-                "idempotency_key": idempotency_key,
-            }
-        )
-    return web.json_response(
-        {"status": "NOT_FOUND", "idempotency_key": idempotency_key}, status=404
-    )
+    return _status(request, state.entries, state.in_flight)
 
 
 # --------------------------------------------------------------------------- UPI Core refunds
@@ -668,13 +710,7 @@ class _Refund:
 
 
 def _parse_refund(body: Mapping[str, Any]) -> _Refund:
-    amount = body.get("amount_paisa")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise _InvalidFieldError("amount_paisa", "amount_paisa must be an integer number of paisa")
-    if not 1 <= amount <= _MAX_AMOUNT_PAISA:
-        raise _InvalidFieldError("amount_paisa", f"amount_paisa must be in 1..{_MAX_AMOUNT_PAISA}")
-    if body.get("currency") != "INR":
-        raise _InvalidFieldError("currency", "currency must be INR")
+    amount = _inr_amount(body)
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > _MAX_REASON_CHARS:
         raise _InvalidFieldError(
@@ -780,9 +816,7 @@ async def _process_refund(
         )
         return entry
     finally:
-        flight = state.refunds_in_flight.get(key)
-        if flight is not None and flight.task is asyncio.current_task():
-            del state.refunds_in_flight[key]
+        _landed(state.refunds_in_flight, key)
 
 
 def _refund_conflict() -> web.Response:
@@ -796,50 +830,19 @@ def _refund_conflict() -> web.Response:
 
 async def _upi_refund(request: web.Request) -> web.StreamResponse:
     state = request.config_dict[STATE]
-    try:
-        order = _parse_refund(await _json_object(request))
-    except _InvalidFieldError as exc:
-        return _error(400, "INVALID_REQUEST", exc.message, exc.field_name)
-    key = (UPI_PROVIDER, order.idempotency_key)
 
-    recorded = state.refunds.get(key)
-    if recorded is not None:
-        if recorded.fingerprint != order.fingerprint:
-            return _refund_conflict()
-        return web.json_response(recorded.answer())
-
-    flight = state.refunds_in_flight.get(key)
-    drop = False
-    if flight is None:
+    def start(order: _Refund, key: tuple[str, str]) -> tuple[bool, Coroutine[Any, Any, Any]]:
         plan = _plan_refund(order, state.config, state.rng)
-        drop = plan.drop
-        task = asyncio.create_task(_process_refund(state, key, order, plan))
-        flight = _InFlight(order.fingerprint, order.merchant_ref, task)
-        state.refunds_in_flight[key] = flight
-    elif flight.fingerprint != order.fingerprint:
-        return _refund_conflict()
-    return await _answer_when_processed(request, flight, drop=drop, key=order.idempotency_key)
+        return plan.drop, _process_refund(state, key, order, plan)
+
+    return await _submit(
+        request, _parse_refund, state.refunds, state.refunds_in_flight, start, _refund_conflict
+    )
 
 
 async def _upi_refund_status(request: web.Request) -> web.Response:
     state = request.config_dict[STATE]
-    idempotency_key = request.match_info["idempotency_key"]
-    key = (UPI_PROVIDER, idempotency_key)
-    recorded = state.refunds.get(key)
-    if recorded is not None:
-        return web.json_response(recorded.answer())
-    flight = state.refunds_in_flight.get(key)
-    if flight is not None:
-        return web.json_response(
-            {
-                "status": "PENDING",
-                "merchant_ref": flight.merchant_ref,
-                "idempotency_key": idempotency_key,
-            }
-        )
-    return web.json_response(
-        {"status": "NOT_FOUND", "idempotency_key": idempotency_key}, status=404
-    )
+    return _status(request, state.refunds, state.refunds_in_flight)
 
 
 def create_upi_sandbox() -> web.Application:
