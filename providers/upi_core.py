@@ -45,11 +45,11 @@ refused -> ``NOT_SENT``, timeout or reset after sending -> ``UNKNOWN``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -106,6 +106,7 @@ MAX_REFUND_REASON_CHARS: Final = 100
 """UPI Core accepts at most 100 characters of refund reason."""
 _MAX_RAW_STATUS_CHARS: Final = 64
 _MAX_REFUND_CODE_CHARS: Final = 32
+_R = TypeVar("_R", ChargeResult, RefundResult)
 
 
 class UpiStatus(StrEnum):
@@ -206,13 +207,7 @@ def build_collect_request(request: ChargeRequest) -> dict[str, Any]:
     (``NOT_SENT``, not retriable) when the request cannot be sent: a missing or empty
     ``payment_details["vpa"]``, a non-integer or non-positive amount.
     """
-    amount = request.amount_paisa
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ProviderRequestError(
-            f"amount_paisa must be a positive integer, got {type(amount).__name__}",
-            provider=PROVIDER_NAME,
-            operation="authorize",
-        )
+    amount = _positive_amount(request.amount_paisa, "authorize")
     vpa = request.payment_details.get("vpa")
     if not isinstance(vpa, str) or not vpa.strip():
         raise ProviderRequestError(
@@ -298,16 +293,8 @@ def map_status_response(
     Only a 404 whose JSON body says ``NOT_FOUND`` counts: a bare 404 (wrong base URL,
     a proxy) is not proof that the provider never saw the request.
     """
-    if status_code == 404 and body.get("status") == UpiStatus.NOT_FOUND:
-        if _mismatch(body, "idempotency_key", idempotency_key):
-            return _unknown(UpiStatus.NOT_FOUND.value, {}, "answer_for_another_request")
-        return ChargeResult(
-            outcome=ProviderOutcome.NOT_SENT,
-            provider=PROVIDER_NAME,
-            raw_status=UpiStatus.NOT_FOUND.value,
-            retriable=True,
-            extra={"http_status": "404"},
-        )
+    if _is_not_found(status_code, body):
+        return _CHARGE.not_found(body, idempotency_key)
     return map_response(
         status_code, body, idempotency_key=idempotency_key, merchant_ref=merchant_ref
     )
@@ -319,12 +306,7 @@ def result_from_error(error: ProviderError) -> ChargeResult:
     ``retriable`` on the result means "a new attempt is safe", so it is true only for a
     retriable ``NOT_SENT``; an ``UNKNOWN`` is never retriable here (resolve it first).
     """
-    return ChargeResult(
-        outcome=error.outcome,
-        provider=PROVIDER_NAME,
-        retriable=error.outcome is ProviderOutcome.NOT_SENT and error.retriable,
-        extra={"error": type(error).__name__, "detail": error.message[:200]},
-    )
+    return _CHARGE.from_error(error)
 
 
 def build_refund_request(request: RefundRequest) -> dict[str, Any]:
@@ -334,13 +316,7 @@ def build_refund_request(request: RefundRequest) -> dict[str, Any]:
     cannot be sent: a non-integer or non-positive amount, or an empty refund id,
     payment id or original ``provider_txn_id``.
     """
-    amount = request.amount_paisa
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ProviderRequestError(
-            f"amount_paisa must be a positive integer, got {type(amount).__name__}",
-            provider=PROVIDER_NAME,
-            operation="refund",
-        )
+    amount = _positive_amount(request.amount_paisa, "refund")
     for name in ("refund_id", "payment_id", "provider_txn_id", "idempotency_key"):
         value = getattr(request, name)
         if not isinstance(value, str) or not value.strip():
@@ -430,16 +406,8 @@ def map_refund_status_response(
 ) -> RefundResult:
     """Map a refund status inquiry: 404 ``NOT_FOUND`` is ``NOT_SENT``, else as
     :func:`map_refund_response` (a bare 404 proves nothing and is ``UNKNOWN``)."""
-    if status_code == 404 and body.get("status") == UpiStatus.NOT_FOUND:
-        if _mismatch(body, "idempotency_key", idempotency_key):
-            return _refund_unknown(UpiStatus.NOT_FOUND.value, {}, "answer_for_another_request")
-        return RefundResult(
-            outcome=RefundOutcome.NOT_SENT,
-            provider=PROVIDER_NAME,
-            raw_status=UpiStatus.NOT_FOUND.value,
-            retriable=True,
-            extra={"http_status": "404"},
-        )
+    if _is_not_found(status_code, body):
+        return _REFUND.not_found(body, idempotency_key)
     return map_refund_response(
         status_code, body, idempotency_key=idempotency_key, refund_id=refund_id
     )
@@ -451,12 +419,7 @@ def refund_result_from_error(error: ProviderError) -> RefundResult:
     ``retriable`` is true only for a retriable ``NOT_SENT``: an ``UNKNOWN`` refund is
     resolved by :meth:`UpiCoreProvider.refund_status`, never re-sent with a new key.
     """
-    return RefundResult(
-        outcome=RefundOutcome(error.outcome.value),
-        provider=PROVIDER_NAME,
-        retriable=error.outcome is ProviderOutcome.NOT_SENT and error.retriable,
-        extra={"error": type(error).__name__, "detail": error.message[:200]},
-    )
+    return _REFUND.from_error(error)
 
 
 class UpiCoreProvider:
@@ -491,15 +454,8 @@ class UpiCoreProvider:
         """
         try:
             payload = build_collect_request(request)
-            status, body = await execute(
-                self._session,
-                "POST",
-                self._base_url + COLLECT_PATH,
-                json=payload,
-                headers={"Idempotency-Key": request.idempotency_key},
-                timeout_s=self._timeout_s,
-                provider=PROVIDER_NAME,
-                operation="authorize",
+            status, body = await self._send(
+                "POST", COLLECT_PATH, "authorize", payload, request.idempotency_key
             )
         except ProviderError as err:
             return result_from_error(err)
@@ -514,16 +470,8 @@ class UpiCoreProvider:
         original call is over (its deadline has passed): a request still in transit
         is not yet known to the provider.
         """
-        url = self._base_url + STATUS_PATH.format(idempotency_key=quote(idempotency_key, safe=""))
         try:
-            status, body = await execute(
-                self._session,
-                "GET",
-                url,
-                timeout_s=self._timeout_s,
-                provider=PROVIDER_NAME,
-                operation="status",
-            )
+            status, body = await self._send("GET", _inquiry(STATUS_PATH, idempotency_key), "status")
         except ProviderError as err:
             return result_from_error(err)
         return map_status_response(
@@ -539,15 +487,8 @@ class UpiCoreProvider:
         """
         try:
             payload = build_refund_request(request)
-            status, body = await execute(
-                self._session,
-                "POST",
-                self._base_url + REFUND_PATH,
-                json=payload,
-                headers={"Idempotency-Key": request.idempotency_key},
-                timeout_s=self._timeout_s,
-                provider=PROVIDER_NAME,
-                operation="refund",
+            status, body = await self._send(
+                "POST", REFUND_PATH, "refund", payload, request.idempotency_key
             )
         except ProviderError as err:
             return refund_result_from_error(err)
@@ -565,22 +506,34 @@ class UpiCoreProvider:
 
         ``NOT_SENT`` is only conclusive once the original refund call is over.
         """
-        url = self._base_url + REFUND_STATUS_PATH.format(
-            idempotency_key=quote(idempotency_key, safe="")
-        )
         try:
-            status, body = await execute(
-                self._session,
-                "GET",
-                url,
-                timeout_s=self._timeout_s,
-                provider=PROVIDER_NAME,
-                operation="refund_status",
+            status, body = await self._send(
+                "GET", _inquiry(REFUND_STATUS_PATH, idempotency_key), "refund_status"
             )
         except ProviderError as err:
             return refund_result_from_error(err)
         return map_refund_status_response(
             status, body, idempotency_key=idempotency_key, refund_id=refund_id
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        payload: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """One call with the call timeout; a ``payload`` is sent with its idempotency key."""
+        return await execute(
+            self._session,
+            method,
+            self._base_url + path,
+            json=payload,
+            headers=None if idempotency_key is None else {"Idempotency-Key": idempotency_key},
+            timeout_s=self._timeout_s,
+            provider=PROVIDER_NAME,
+            operation=operation,
         )
 
     async def health(self) -> bool:
@@ -597,6 +550,69 @@ class UpiCoreProvider:
         except ProviderError:
             return False
         return status == 200
+
+
+@dataclass(frozen=True, slots=True)
+class _Results(Generic[_R]):
+    """The results one operation kind (collects or refunds) shares the shape of."""
+
+    result: Callable[..., _R]
+    """:class:`ChargeResult` or :class:`RefundResult`."""
+    outcome: Callable[[str], Any]
+    """:class:`ProviderOutcome` or :class:`RefundOutcome` (same values where they meet)."""
+
+    def unknown(self, raw_status: str | None, extra: dict[str, str], reason: str) -> _R:
+        return self.result(
+            outcome=self.outcome(ProviderOutcome.UNKNOWN.value),
+            provider=PROVIDER_NAME,
+            raw_status=raw_status,
+            extra={**extra, "reason": reason},
+        )
+
+    def not_found(self, body: Mapping[str, Any], idempotency_key: str | None) -> _R:
+        """A status inquiry answered 404 ``NOT_FOUND``: ``NOT_SENT``, unless it names
+        another idempotency key (garbled: ``UNKNOWN``)."""
+        if _mismatch(body, "idempotency_key", idempotency_key):
+            return self.unknown(UpiStatus.NOT_FOUND.value, {}, "answer_for_another_request")
+        return self.result(
+            outcome=self.outcome(ProviderOutcome.NOT_SENT.value),
+            provider=PROVIDER_NAME,
+            raw_status=UpiStatus.NOT_FOUND.value,
+            retriable=True,
+            extra={"http_status": "404"},
+        )
+
+    def from_error(self, error: ProviderError) -> _R:
+        return self.result(
+            outcome=self.outcome(error.outcome.value),
+            provider=PROVIDER_NAME,
+            retriable=error.outcome is ProviderOutcome.NOT_SENT and error.retriable,
+            extra={"error": type(error).__name__, "detail": error.message[:200]},
+        )
+
+
+_CHARGE: Final = _Results(ChargeResult, ProviderOutcome)
+_REFUND: Final = _Results(RefundResult, RefundOutcome)
+
+
+def _positive_amount(amount: object, operation: str) -> int:
+    """``amount`` when it is a positive integer (paisa); else the call is never sent."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ProviderRequestError(
+            f"amount_paisa must be a positive integer, got {type(amount).__name__}",
+            provider=PROVIDER_NAME,
+            operation=operation,
+        )
+    return amount
+
+
+def _is_not_found(status_code: int, body: Mapping[str, Any]) -> bool:
+    """A 404 whose JSON body says ``NOT_FOUND`` (a bare 404 proves nothing)."""
+    return status_code == 404 and body.get("status") == UpiStatus.NOT_FOUND
+
+
+def _inquiry(path: str, idempotency_key: str) -> str:
+    return path.format(idempotency_key=quote(idempotency_key, safe=""))
 
 
 def _declined(
@@ -619,12 +635,7 @@ def _declined(
 
 
 def _unknown(raw_status: str | None, extra: dict[str, str], reason: str) -> ChargeResult:
-    return ChargeResult(
-        outcome=ProviderOutcome.UNKNOWN,
-        provider=PROVIDER_NAME,
-        raw_status=raw_status,
-        extra={**extra, "reason": reason},
-    )
+    return _CHARGE.unknown(raw_status, extra, reason)
 
 
 def _refund_failed(
@@ -646,12 +657,7 @@ def _refund_failed(
 
 
 def _refund_unknown(raw_status: str | None, extra: dict[str, str], reason: str) -> RefundResult:
-    return RefundResult(
-        outcome=RefundOutcome.UNKNOWN,
-        provider=PROVIDER_NAME,
-        raw_status=raw_status,
-        extra={**extra, "reason": reason},
-    )
+    return _REFUND.unknown(raw_status, extra, reason)
 
 
 def _raw_status(body: Mapping[str, Any]) -> str | None:
