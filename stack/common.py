@@ -38,10 +38,14 @@ __all__ = [
     "port_owner",
     "read_pid",
     "refuse_foreign",
+    "refuse_other_listener",
     "require_binary",
+    "service_status",
     "spawn_daemon",
+    "stop_daemon",
     "tail",
     "terminate",
+    "wait_daemon_ready",
     "wait_ready",
 ]
 
@@ -185,6 +189,28 @@ def refuse_foreign(service: str, host: str, port: int, variable: str, home: Path
     )
 
 
+def refuse_other_listener(service: str, what: str, host: str, port: int, pid: int) -> None:
+    """StackError when ``port`` answers but our running ``pid`` does not hold it."""
+    if port_open(host, port) and pid not in listening_pids(port):
+        raise StackError(
+            f"{service}: our {what} (pid {pid}) is not the one on port {port} "
+            f"({port_owner(port)}); run `stack down` and retry"
+        )
+
+
+def service_status(
+    service: str, host: str, port: int, pid: int | None, home: Path
+) -> ServiceStatus:
+    """up / starting / down / foreign, from our ``pid`` (None when ours is not running)."""
+    answering = port_open(host, port)
+    if pid is not None:
+        state: State = "up" if answering else "starting"
+        return ServiceStatus(service, state, host, port, pid, str(home))
+    if answering:
+        return ServiceStatus(service, "foreign", host, port, None, port_owner(port))
+    return ServiceStatus(service, "down", host, port, None)
+
+
 def read_pid(path: Path) -> int | None:
     """The pid on the first line of ``path``, or None."""
     try:
@@ -233,6 +259,18 @@ def terminate(pid: int, name: str, timeout: float) -> None:
             return
         time.sleep(0.1)
     raise StackError(f"{name} (pid {pid}) survived SIGKILL")
+
+
+def stop_daemon(name: str, pid: int | None, pid_path: Path, timeout: float) -> bool:
+    """Stop our daemon ``pid`` (see :func:`terminate`) and remove its pid file.
+    True if one was running."""
+    if pid is None:
+        pid_path.unlink(missing_ok=True)
+        return False
+    log.info("stopping %s (pid %d)", name, pid)
+    terminate(pid, name, timeout)
+    pid_path.unlink(missing_ok=True)
+    return True
 
 
 def _reap(pid: int) -> None:
@@ -303,6 +341,18 @@ async def wait_ready(
                 f"last log lines: {tail(logs)}"
             )
         await asyncio.sleep(0.25)
+
+
+async def wait_daemon_ready(
+    name: str,
+    probe: Callable[[], Awaitable[None]],
+    pid: int,
+    *,
+    within_s: float,
+    logs: Sequence[Path],
+) -> None:
+    """:func:`wait_ready` for a daemon we know by its ``pid``."""
+    await wait_ready(name, probe, alive=lambda: pid_alive(pid), within_s=within_s, logs=logs)
 
 
 _POLICY_RC_D: Final = Path("/usr/sbin/policy-rc.d")

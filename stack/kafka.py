@@ -30,21 +30,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 from settings import Settings
 from stack.common import (
     ServiceStatus,
-    State,
     cmdline,
     ensure_dir,
     ensure_loopback,
-    listening_pids,
     pid_alive,
-    port_open,
-    port_owner,
     read_pid,
     refuse_foreign,
+    refuse_other_listener,
     require_binary,
+    service_status,
     spawn_daemon,
+    stop_daemon,
     tail,
-    terminate,
-    wait_ready,
+    wait_daemon_ready,
 )
 from stack.errors import StackError
 
@@ -374,16 +372,12 @@ async def up(settings: Settings) -> None:
     if pid is None:
         _refuse_foreign_ports(settings, host, port)
         pid = await asyncio.to_thread(_start, settings, port)
-    elif port_open(host, port) and pid not in listening_pids(port):
-        raise StackError(
-            f"kafka: our broker (pid {pid}) is not the one on port {port} "
-            f"({port_owner(port)}); run `stack down` and retry"
-        )
-    running = pid
-    await wait_ready(
+    else:
+        refuse_other_listener(NAME, "broker", host, port, pid)
+    await wait_daemon_ready(
         NAME,
         lambda: _metadata(host, port),
-        alive=lambda: pid_alive(running),
+        pid,
         within_s=START_TIMEOUT_S,
         logs=_log_files(settings),
     )
@@ -391,27 +385,13 @@ async def up(settings: Settings) -> None:
 
 def down(settings: Settings) -> bool:
     """SIGTERM (controlled shutdown), wait, SIGKILL. True if ours was running."""
-    pid = _our_pid(settings)
-    if pid is None:
-        _pid_path(settings).unlink(missing_ok=True)
-        return False
-    log.info("stopping kafka (pid %d)", pid)
-    terminate(pid, NAME, STOP_TIMEOUT_S)
-    _pid_path(settings).unlink(missing_ok=True)
-    return True
+    return stop_daemon(NAME, _our_pid(settings), _pid_path(settings), STOP_TIMEOUT_S)
 
 
 def status(settings: Settings) -> ServiceStatus:
     """up / starting / down / foreign, with the pid when it is ours."""
     host, port = broker_address(settings)
-    pid = _our_pid(settings)
-    answering = port_open(host, port)
-    if pid is not None:
-        state: State = "up" if answering else "starting"
-        return ServiceStatus(NAME, state, host, port, pid, str(_home(settings)))
-    if answering:
-        return ServiceStatus(NAME, "foreign", host, port, None, port_owner(port))
-    return ServiceStatus(NAME, "down", host, port, None)
+    return service_status(NAME, host, port, _our_pid(settings), _home(settings))
 
 
 def tail_logs(settings: Settings) -> str:

@@ -23,15 +23,13 @@ import asyncpg
 from settings import Settings
 from stack.common import (
     ServiceStatus,
-    State,
     cmdline,
     ensure_dir,
     ensure_loopback,
     is_root,
     pid_alive,
-    port_open,
-    port_owner,
     refuse_foreign,
+    service_status,
     tail,
     wait_ready,
 )
@@ -335,12 +333,5 @@ def down(settings: Settings) -> bool:
 
 def status(settings: Settings) -> ServiceStatus:
     """up / starting / down / foreign, with the postmaster pid when it is ours."""
-    port = settings.db_port
     pid, _ = _postmaster(settings)
-    answering = port_open(settings.db_host, port)
-    if pid is not None:
-        state: State = "up" if answering else "starting"
-        return ServiceStatus(NAME, state, settings.db_host, port, pid, str(_home(settings)))
-    if answering:
-        return ServiceStatus(NAME, "foreign", settings.db_host, port, None, port_owner(port))
-    return ServiceStatus(NAME, "down", settings.db_host, port, None)
+    return service_status(NAME, settings.db_host, settings.db_port, pid, _home(settings))

@@ -16,20 +16,18 @@ import redis.asyncio as aioredis
 from settings import Settings
 from stack.common import (
     ServiceStatus,
-    State,
     cmdline,
     ensure_dir,
     ensure_loopback,
-    listening_pids,
     pid_alive,
-    port_open,
-    port_owner,
     read_pid,
     refuse_foreign,
+    refuse_other_listener,
     require_binary,
+    service_status,
     spawn_daemon,
-    terminate,
-    wait_ready,
+    stop_daemon,
+    wait_daemon_ready,
 )
 from stack.errors import StackError
 
@@ -131,16 +129,12 @@ async def up(settings: Settings) -> None:
             cwd=home,
         )
         pid = process.pid
-    elif port_open(settings.redis_host, port) and pid not in listening_pids(port):
-        raise StackError(
-            f"redis: our redis (pid {pid}) is not the one on port {port} "
-            f"({port_owner(port)}); run `stack down` and retry"
-        )
-    running = pid
-    await wait_ready(
+    else:
+        refuse_other_listener(NAME, "redis", settings.redis_host, port, pid)
+    await wait_daemon_ready(
         NAME,
         lambda: _ping(settings),
-        alive=lambda: pid_alive(running),
+        pid,
         within_s=START_TIMEOUT_S,
         logs=[_log_path(settings)],
     )
@@ -148,24 +142,10 @@ async def up(settings: Settings) -> None:
 
 def down(settings: Settings) -> bool:
     """Stop our Redis (SIGTERM: it writes the AOF and exits). True if one was running."""
-    pid = _our_pid(settings)
-    if pid is None:
-        _pid_path(settings).unlink(missing_ok=True)
-        return False
-    log.info("stopping redis (pid %d)", pid)
-    terminate(pid, NAME, STOP_TIMEOUT_S)
-    _pid_path(settings).unlink(missing_ok=True)
-    return True
+    return stop_daemon(NAME, _our_pid(settings), _pid_path(settings), STOP_TIMEOUT_S)
 
 
 def status(settings: Settings) -> ServiceStatus:
     """up / starting / down / foreign, with the pid when it is ours."""
-    port = settings.redis_port
     pid = _our_pid(settings)
-    answering = port_open(settings.redis_host, port)
-    if pid is not None:
-        state: State = "up" if answering else "starting"
-        return ServiceStatus(NAME, state, settings.redis_host, port, pid, str(_home(settings)))
-    if answering:
-        return ServiceStatus(NAME, "foreign", settings.redis_host, port, None, port_owner(port))
-    return ServiceStatus(NAME, "down", settings.redis_host, port, None)
+    return service_status(NAME, settings.redis_host, settings.redis_port, pid, _home(settings))
